@@ -1,0 +1,2 @@
+"""genrenet: music genre classification."""
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""CSV manifests: ``path,label[,group][,split]`` with paths relative to the CSV file."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from genrenet.data.tracks import Collection, Skipped, Track
+
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "validation": "valid",
+    "val": "valid",
+    "test": "test",
+}
+"""Accepted spellings of split names, mapped to genrenet's three."""
+
+
+def load_manifest(csv_path: Path) -> Collection:
+    """Read a manifest; rows whose file is missing are skipped with a reason.
+
+    A header row is required; ``path`` and ``label`` columns are mandatory, ``group`` and
+    ``split`` optional. Bad structure raises ``ValueError`` naming the file and line.
+    """
+    csv_path = Path(csv_path)
+    base = csv_path.parent
+    tracks: list[Track] = []
+    skipped: list[Skipped] = []
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        missing = {"path", "label"} - set(columns)
+        if missing:
+            raise ValueError(
+                f"{csv_path}: manifest needs a header with columns path,label"
+                f"[,group][,split]; missing {sorted(missing)}"
+            )
+        reader.fieldnames = columns
+        for line, row in enumerate(reader, start=2):
+            raw_path = (row.get("path") or "").strip()
+            label = (row.get("label") or "").strip()
+            if not raw_path or not label:
+                raise ValueError(f"{csv_path} line {line}: empty path or label")
+            path = Path(raw_path)
+            path = path if path.is_absolute() else base / path
+            split = (row.get("split") or "").strip().lower() or None
+            if split is not None and split not in SPLIT_NAMES:
+                raise ValueError(
+                    f"{csv_path} line {line}: unknown split {split!r}; use train, valid or test"
+                )
+            if not path.is_file():
+                skipped.append(
+                    Skipped(path, f"listed in {csv_path.name} line {line} but not found")
+                )
+                continue
+            group = (row.get("group") or "").strip() or None
+            tracks.append(
+                Track(
+                    path=path,
+                    label=label,
+                    group=group,
+                    source_id=raw_path,
+                    split=SPLIT_NAMES[split] if split else None,
+                )
+            )
+    return Collection(name=csv_path.stem, tracks=tracks, skipped=skipped, kind="manifest")

@@ -1,0 +1,29 @@
+"""Open any supported collection by looking at what is there: CSV, FMA, GTZAN or genre folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genrenet.data.folders import load_folders
+from genrenet.data.manifest import load_manifest
+from genrenet.data.tracks import Collection
+
+
+def open_collection(source: str | Path) -> Collection:
+    """Load the tracks of ``source``: a ``.csv`` manifest, an FMA tree, GTZAN, or genre folders."""
+    from genrenet.data import fma, gtzan
+
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() == ".csv":
+            return load_manifest(path)
+        raise ValueError(
+            f"{path}: expected a folder of genre folders, a GTZAN or FMA tree, or a .csv manifest"
+        )
+    if fma.is_fma(path):
+        return fma.load_fma(path)
+    if gtzan.is_gtzan(path):
+        return gtzan.load_gtzan(path)
+    return load_folders(path)

@@ -1,0 +1,207 @@
+"""The feature store: full-length features of each track, computed once and cached on disk.
+
+An entry's key combines the feature settings with the file's identity (resolved path, size and
+modification time), so a changed file or setting is recomputed. Entries are ``.npy`` files
+(``allow_pickle=False``) written to a temporary name and renamed, so a crash never leaves a
+half-written entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genrenet import audio
+from genrenet.data.tracks import Skipped
+from genrenet.features import FeatureConfig, frontend
+
+
+def default_cache_dir() -> Path:
+    """``$GENRENET_CACHE`` if set, else ``$XDG_CACHE_HOME/genrenet`` (``~/.cache/genrenet``)."""
+    env = os.environ.get("GENRENET_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "genrenet"
+
+
+def file_identity(path: Path) -> str:
+    """Resolved path, size and mtime: what must stay the same for a cached entry to be valid."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+@dataclass
+class ExtractionReport:
+    """What :meth:`FeatureStore.extract` did: per path, computed, cached or failed."""
+
+    computed: list[Path] = field(default_factory=list)
+    cached: list[Path] = field(default_factory=list)
+    failed: list[Skipped] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[Path]:
+        """Paths whose features are now in the store."""
+        return self.computed + self.cached
+
+
+class FeatureStore:
+    """Disk cache of full-length feature matrices ``[n_features, frames]`` for one config."""
+
+    def __init__(self, config: FeatureConfig, root: Path | None = None) -> None:
+        self.config = config
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.folder = self.root / "features" / f"{config.kind}-{config.digest()}"
+        self._frontend = frontend(config)
+
+    def key(self, path: Path) -> str:
+        """Cache key of ``path`` under this store's settings."""
+        ident = f"{self.config.digest()}|{file_identity(Path(path))}"
+        return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+    def entry_path(self, path: Path) -> Path:
+        """Where the features of ``path`` live (whether or not they exist yet)."""
+        key = self.key(path)
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def get(self, path: Path) -> np.ndarray | None:
+        """Cached features of ``path`` or None; a corrupt entry is removed, counted as missing."""
+        entry = self.entry_path(Path(path))
+        if not entry.exists():
+            return None
+        try:
+            return np.load(entry, allow_pickle=False)
+        except (OSError, ValueError):
+            entry.unlink(missing_ok=True)
+            return None
+
+    def load(self, path: Path) -> np.ndarray:
+        """Features of ``path``, computing and caching them if needed."""
+        cached = self.get(path)
+        if cached is not None:
+            return cached
+        feats = self.compute(Path(path))
+        self.put(Path(path), feats)
+        return feats
+
+    def compute(self, path: Path) -> np.ndarray:
+        """Decode ``path`` and compute its full-length features (no caching)."""
+        y = audio.load(
+            path,
+            sr=self.config.sample_rate,
+            min_duration=self.config.n_fft / self.config.sample_rate,
+        )
+        with torch.no_grad():
+            return self._frontend(torch.from_numpy(y)).numpy()
+
+    def put(self, path: Path, feats: np.ndarray) -> Path:
+        """Write ``feats`` for ``path`` atomically and return the entry's path."""
+        entry = self.entry_path(Path(path))
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        self._write_manifest()
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
+            os.replace(tmp, entry)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return entry
+
+    def _write_manifest(self) -> None:
+        """Record the settings beside the entries so a person can tell the folders apart."""
+        manifest = self.folder / "config.json"
+        if not manifest.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-config-", suffix=".json")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+            os.replace(tmp, manifest)
+
+    def extract(
+        self,
+        paths: Sequence[Path],
+        workers: int = 1,
+        on_done: Callable[[Path, str], None] | None = None,
+    ) -> ExtractionReport:
+        """Make sure every path's features are cached, in parallel; failures reported, not raised.
+
+        ``on_done(path, status)`` is called once per path with ``"cached"``, ``"computed"`` or
+        ``"failed"`` (for progress bars).
+        """
+        report = ExtractionReport()
+        todo: list[Path] = []
+        for path in paths:
+            path = Path(path)
+            try:
+                audio.check_file(path)
+                exists = self.entry_path(path).exists()
+            except audio.AudioError as err:
+                report.failed.append(Skipped(path, err.reason))
+                _notify(on_done, path, "failed")
+                continue
+            if exists:
+                report.cached.append(path)
+                _notify(on_done, path, "cached")
+            else:
+                todo.append(path)
+        for path, error in _run_parallel(self._extract_one, todo, workers):
+            if error is None:
+                report.computed.append(path)
+                _notify(on_done, path, "computed")
+            else:
+                report.failed.append(Skipped(path, error))
+                _notify(on_done, path, "failed")
+        return report
+
+    def _extract_one(self, path: Path) -> str | None:
+        """Compute and store one file's features; the reason in words on failure."""
+        try:
+            self.put(path, self.compute(path))
+        except audio.AudioError as err:
+            return err.reason
+        except OSError as err:
+            return f"cannot be read or cached ({err.strerror or err})"
+        return None
+
+
+def _notify(callback: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
+    if callback is not None:
+        callback(path, status)
+
+
+def _run_parallel(
+    func: Callable[[Path], str | None], paths: Iterable[Path], workers: int
+) -> Iterable[tuple[Path, str | None]]:
+    """Apply ``func`` to each path on ``workers`` threads, yielding results as they finish.
+
+    Decoding (libsndfile, FFmpeg, soxr) and the torch front end release the GIL, so threads
+    give real parallelism without paying a process start-up (torch import) per worker. Torch's
+    own intra-op threads are limited meanwhile so that workers do not oversubscribe the cores.
+    """
+    paths = list(paths)
+    if workers <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield path, func(path)
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(func, p): p for p in paths}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    finally:
+        torch.set_num_threads(previous)
