@@ -100,3 +100,16 @@ def test_bad_settings_are_refused(bad: dict) -> None:
         FeatureConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
         FeatureConfig.from_dict({"n_ftt": 1024})
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc"])
+@pytest.mark.parametrize("block", [777, 2048, 10000])
+def test_streamed_features_equal_whole_signal(kind: str, block: int) -> None:
+    from genrenet.features import compute_stream
+
+    config = FeatureConfig(kind=kind)
+    y = music_like(seconds=2.3, seed=block)
+    whole = compute(y, config)
+    streamed = compute_stream((y[i : i + block] for i in range(0, len(y), block)), config)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=1e-3)

@@ -205,6 +205,295 @@ def info(
         raise typer.Exit(1)
 
 
+def _parse_model_args(pairs: list[str]) -> dict:
+    """``key=value`` strings to a dict, values parsed as JSON where they parse (numbers, bools)."""
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--model-arg expects key=value, got {pair!r}", 2)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
+    model: Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")] = "resnet",
+    features: Annotated[FeatureKind, typer.Option(help="Feature kind.")] = FeatureKind.logmel,
+    out: Annotated[Path, typer.Option(help="Run folder: model, metrics, plots, logs.")] = Path(
+        "runs/latest"
+    ),
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam or adamw.")] = "adam",
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
+    crop_seconds: Annotated[float, typer.Option(help="Seconds per training crop / patch.")] = 3.0,
+    crops_per_track: Annotated[int, typer.Option(help="Random crops per track per epoch.")] = 4,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 10,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="auto, stratified, grouped, filtered, source, or a split file (JSON or CSV)."
+        ),
+    ] = "auto",
+    class_weights: Annotated[
+        bool, typer.Option(help="Weight classes by inverse frequency.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop training after this long.")
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None, typer.Option(help="Architecture option key=value (repeatable).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Resume from the run folder's last checkpoint.")
+    ] = False,
+    cache: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers for feature extraction.")] = (
+        _default_workers()
+    ),
+) -> None:
+    """Train a genre classifier, evaluate it on held-out tracks, write the run folder."""
+    from genrenet.classifier import Classifier
+
+    collection = open_or_fail(data)
+    report_warnings(collection.warnings)
+    try:
+        clf = Classifier(
+            model=model,
+            features=features.value,
+            crop_seconds=crop_seconds,
+            model_kwargs=_parse_model_args(model_arg or []),
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            max_epochs=epochs,
+            crops_per_track=crops_per_track,
+            patience=patience,
+            class_weights=class_weights,
+            seed=seed,
+            max_minutes=max_minutes,
+        )
+        split_arg = Path(split) if split not in SPLIT_CHOICES else split
+        with progress_bar("extracting features", len(collection.tracks)) as advance:
+            from genrenet.experiment import load_tracks  # noqa: F401 - fail early on import errors
+
+            outcome = clf.fit(
+                collection,
+                out_dir=out,
+                split=split_arg,
+                cache=cache,
+                workers=workers,
+                resume=resume,
+                progress=errors.is_terminal,
+                on_extract=advance,
+            )
+    except ValueError as err:
+        raise fail(str(err), 2) from None
+    for note in outcome.split.notes:
+        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    print_evaluation(outcome.evaluation, f"held-out test tracks ({outcome.split.method} split)")
+    console.print(f"model and report written to {out}")
+    report_skipped(outcome.skipped)
+    if outcome.skipped:
+        raise typer.Exit(1)
+
+
+SPLIT_CHOICES = ("auto", "stratified", "grouped", "filtered", "source")
+
+
+def print_evaluation(result, title: str) -> None:
+    """The headline figures as a table."""
+    from genrenet.evaluation import SUMMARY_HEADER
+
+    table = Table(title=title)
+    for name in SUMMARY_HEADER:
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for row in result.summary_rows():
+        table.add_row(*row)
+    console.print(table)
+
+
+def load_model_or_fail(model_dir: Path):
+    """Load a saved classifier, turning a bad folder into one clear message (exit 2)."""
+    from genrenet.classifier import BundleError, Classifier
+
+    try:
+        return Classifier.load(model_dir)
+    except BundleError as err:
+        raise fail(str(err), 2) from None
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="A labelled collection.")],
+    model: Annotated[
+        Path, typer.Option("--model", help="Model folder (or a training run folder).")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write metrics.json and plots here.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers.")] = _default_workers(),
+) -> None:
+    """Figures and plots of a saved model on a labelled collection."""
+    from genrenet.evaluation import write_report
+    from genrenet.experiment import evaluate_on_collection
+
+    clf = load_model_or_fail(model)
+    collection = open_or_fail(data)
+    report_warnings(collection.warnings)
+    try:
+        with progress_bar("extracting features", len(collection.tracks)) as advance:
+            result, skipped = evaluate_on_collection(
+                clf, collection, cache=cache, workers=workers, on_extract=advance
+            )
+    except ValueError as err:
+        report_skipped(collection.skipped)
+        raise fail(str(err)) from None
+    print_evaluation(result, f"{collection.name}: {len(result.track['labels'])} genres")
+    if out is not None:
+        write_report(result, None, out)
+        console.print(f"metrics and plots written to {out}")
+    report_skipped(skipped)
+    if skipped:
+        raise typer.Exit(1)
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
+    """Files, folders (searched recursively for audio) and glob patterns to a list of files."""
+    import glob
+
+    from genrenet.data.tracks import is_audio_path
+
+    files: list[Path] = []
+    missing: list[Skipped] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_audio_path(p)))
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            if not matches:
+                missing.append(Skipped(path, "the pattern matches no file"))
+            files.extend(m for m in matches if m.is_file())
+        else:
+            missing.append(Skipped(path, "file not found"))
+    return files, missing
+
+
+@app.command()
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, folders or glob patterns.")],
+    model: Annotated[
+        Path, typer.Option("--model", help="Model folder (or a training run folder).")
+    ],
+    top_k: Annotated[int, typer.Option(help="How many genres to list per file.")] = 3,
+    hop: Annotated[
+        float | None,
+        typer.Option(help="Seconds between windows (default: the patch length, no overlap)."),
+    ] = None,
+    timeline: Annotated[bool, typer.Option(help="Also give the genre of each window.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+) -> None:
+    """Genres of songs of any length: windows over the whole song, probabilities averaged."""
+    import json
+
+    if as_json and as_csv:
+        raise fail("choose one of --json and --csv", 2)
+    if hop is not None and hop <= 0:
+        raise fail("--hop must be positive", 2)
+    clf = load_model_or_fail(model)
+    files, missing = expand_inputs(inputs)
+    if not files and not missing:
+        raise fail("no audio files found in the given inputs")
+    results = [_missing_prediction(s) for s in missing]
+    with progress_bar("predicting", len(files)) as advance:
+        for path in files:
+            results.append(clf.predict_file(path, top_k=top_k, hop_seconds=hop, timeline=timeline))
+            advance()
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    elif as_csv:
+        _print_csv(results, timeline)
+    else:
+        _print_predictions(results)
+    failed = [r for r in results if r.error]
+    if not as_json and not as_csv:
+        report_skipped([Skipped(r.path, r.error) for r in failed], "failed")
+    if failed and len(failed) == len(results):
+        raise fail("no file could be classified")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _missing_prediction(skipped: Skipped):
+    from genrenet.classifier import Prediction
+
+    return Prediction(skipped.path, error=skipped.reason)
+
+
+def _print_predictions(results) -> None:
+    table = Table()
+    table.add_column("file")
+    table.add_column("genres (best first)")
+    for r in results:
+        if r.error:
+            continue
+        table.add_row(str(r.path), ", ".join(f"{t['label']} {t['score']:.0%}" for t in r.top))
+        if r.timeline:
+            for w in r.timeline:
+                best = w["top"][0]
+                table.add_row(
+                    f"  {w['start']:7.1f}-{w['end']:.1f} s", f"{best['label']} {best['score']:.0%}"
+                )
+    console.print(table)
+
+
+def _print_csv(results, timeline: bool) -> None:
+    import csv
+    import sys
+
+    writer = csv.writer(sys.stdout)
+    if timeline:
+        writer.writerow(["path", "start", "end", "rank", "label", "score"])
+        for r in results:
+            for w in r.timeline or []:
+                for rank, t in enumerate(w["top"], 1):
+                    writer.writerow([r.path, w["start"], w["end"], rank, t["label"], t["score"]])
+        return
+    writer.writerow(["path", "rank", "label", "score", "error"])
+    for r in results:
+        if r.error:
+            writer.writerow([r.path, "", "", "", r.error])
+        for rank, t in enumerate(r.top, 1):
+            writer.writerow([r.path, rank, t["label"], t["score"], ""])
+
+
+@app.command()
+def models() -> None:
+    """List the architectures and their options."""
+    from genrenet.models import model_names
+    from genrenet.models.registry import arch_options
+
+    table = Table()
+    table.add_column("model")
+    table.add_column("options (defaults)")
+    for name in model_names():
+        table.add_row(name, ", ".join(f"{k}={v!r}" for k, v in arch_options(name).items()))
+    console.print(table)
+
+
 @app.command()
 def download(
     dataset: Annotated[str, typer.Argument(help="gtzan, fma-small, fma-medium or fma-metadata.")],

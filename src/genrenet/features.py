@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -111,8 +112,11 @@ class LogMel(nn.Module):
             "mel_basis", torch.from_numpy(mel.astype(np.float32)), persistent=False
         )
 
-    def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram ``[batch, n_mels, frames]`` (librosa's melspectrogram)."""
+    def power_mel(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """Mel power spectrogram ``[batch, n_mels, frames]`` (librosa's melspectrogram).
+
+        ``center=False`` takes frames from the samples as given (for pre-padded stream chunks).
+        """
         c = self.config
         squeeze = waveform.dim() == 1
         x = waveform.unsqueeze(0) if squeeze else waveform
@@ -121,7 +125,7 @@ class LogMel(nn.Module):
             n_fft=c.n_fft,
             hop_length=c.hop_length,
             window=self.window,
-            center=True,
+            center=center,
             pad_mode="constant",
             return_complex=True,
         )
@@ -172,3 +176,35 @@ def compute(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
     config = config or FeatureConfig()
     module = frontend(config)
     return module(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))).numpy()
+
+
+@torch.no_grad()
+def compute_stream(blocks: Iterable[np.ndarray], config: FeatureConfig | None = None) -> np.ndarray:
+    """Features of a signal given as consecutive blocks (e.g. :func:`genrenet.audio.stream`).
+
+    Equal to :func:`compute` on the concatenated signal, while holding only one block of audio
+    at a time: an hour of music needs the mel matrix in memory, not the waveform.
+    """
+    config = config or FeatureConfig()
+    logmel = LogMel(config)
+    n_fft, hop = config.n_fft, config.hop_length
+    buffer = np.zeros(n_fft // 2, dtype=np.float32)  # the centred STFT's zero padding
+    chunks: list[torch.Tensor] = []
+
+    def take_frames(buf: np.ndarray) -> np.ndarray:
+        if len(buf) < n_fft:
+            return buf
+        n_frames = (len(buf) - n_fft) // hop + 1
+        used = buf[: (n_frames - 1) * hop + n_fft]
+        chunks.append(logmel.power_mel(torch.from_numpy(np.ascontiguousarray(used)), center=False))
+        return buf[n_frames * hop :]
+
+    for block in blocks:
+        buffer = take_frames(np.concatenate([buffer, np.asarray(block, dtype=np.float32)]))
+    take_frames(np.concatenate([buffer, np.zeros(n_fft // 2, dtype=np.float32)]))
+    if not chunks:
+        raise ValueError("signal too short for one analysis frame")
+    db = power_to_db(torch.cat(chunks, dim=-1), config.top_db)[0]
+    if config.kind == "mfcc":
+        db = torch.matmul(MFCC(config).dct, db)
+    return db.numpy()

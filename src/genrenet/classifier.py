@@ -1,0 +1,275 @@
+"""The facade: ``Classifier.fit / predict / predict_proba / evaluate / save / load``.
+
+A saved classifier is a folder holding ``config.json`` (labels, feature settings, normalisation,
+architecture and arguments, patch length, training metadata, genrenet version) and
+``model.safetensors``: no pickle, safe to receive from someone else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrenet import __version__, audio
+from genrenet.features import FeatureConfig, compute_stream
+from genrenet.patches import Normalizer, sliding_windows, window_starts
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+BUNDLE_FORMAT = 1
+
+
+class BundleError(Exception):
+    """A model folder that cannot be loaded; the message says what is wrong."""
+
+
+@dataclass
+class Prediction:
+    """Genres of one file, best first, with an optional per-window timeline (or the error)."""
+
+    path: Path
+    top: list[dict[str, float | str]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] | None = None
+    error: str | None = None
+    proba: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``genrenet predict --json``."""
+        data: dict[str, Any] = {"path": str(self.path), "top": self.top, "error": self.error}
+        if self.timeline is not None:
+            data["timeline"] = self.timeline
+        return data
+
+
+class Classifier:
+    """A genre classifier: feature front end + normaliser + network + labels."""
+
+    def __init__(
+        self,
+        model: str = "resnet",
+        features: FeatureConfig | str = "logmel",
+        crop_seconds: float = 3.0,
+        model_kwargs: dict[str, Any] | None = None,
+        **train_options: Any,
+    ) -> None:
+        from genrenet.training import TrainConfig
+
+        self.feature_config = (
+            features if isinstance(features, FeatureConfig) else FeatureConfig(kind=features)
+        )
+        self.train_config = TrainConfig(
+            model=model,
+            model_kwargs=dict(model_kwargs or {}),
+            crop_seconds=crop_seconds,
+            **train_options,
+        )
+        self.labels: list[str] = []
+        self.network: nn.Module | None = None
+        self.normalizer: Normalizer | None = None
+        self.metadata: dict[str, Any] = {}
+        self.history: list[dict[str, float]] = []
+
+    # -- construction -----------------------------------------------------------------------
+    @property
+    def patch_frames(self) -> int:
+        """Frames per model input patch."""
+        return self.feature_config.frames_for(self.train_config.crop_seconds)
+
+    def _build_network(self) -> nn.Module:
+        from genrenet.models import build_model
+
+        return build_model(
+            self.train_config.model,
+            n_classes=len(self.labels),
+            n_features=self.feature_config.n_features,
+            **self.train_config.model_kwargs,
+        )
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(
+        self,
+        data: str | Path,
+        out_dir: str | Path | None = None,
+        split: str | Path = "auto",
+        cache: Path | None = None,
+        workers: int = 2,
+        resume: bool = False,
+        progress: bool = True,
+        on_extract: Callable[[Path, str], None] | None = None,
+    ):
+        """Train on a collection (folder, GTZAN, FMA or CSV) and evaluate on its held-out tracks.
+
+        Returns a :class:`genrenet.experiment.TrainOutcome` with the split, the history and the
+        evaluation; the run folder (``out_dir``) gets checkpoints and logs.
+        """
+        from genrenet.experiment import train_on_collection
+
+        return train_on_collection(
+            self,
+            data,
+            out_dir=out_dir,
+            split=split,
+            cache=cache,
+            workers=workers,
+            resume=resume,
+            progress=progress,
+            on_extract=on_extract,
+        )
+
+    # -- prediction -------------------------------------------------------------------------
+    def _require_trained(self) -> nn.Module:
+        if self.network is None or self.normalizer is None or not self.labels:
+            raise RuntimeError("this Classifier is not trained: call fit() or Classifier.load()")
+        return self.network
+
+    @torch.no_grad()
+    def window_proba(
+        self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities of each sliding window of a feature matrix, and the window start frames."""
+        network = self._require_trained()
+        patch = self.patch_frames
+        hop = (
+            patch
+            if hop_seconds is None
+            else max(1, self.feature_config.frames_for(hop_seconds) - 1)
+        )
+        windows = self.normalizer(sliding_windows(feats, patch, hop))
+        starts = window_starts(max(feats.shape[-1], patch), patch, hop)
+        out = []
+        for i in range(0, len(windows), batch_size):
+            batch = torch.from_numpy(windows[i : i + batch_size]).unsqueeze(1)
+            out.append(torch.softmax(network(batch), dim=1).numpy())
+        return np.concatenate(out), starts
+
+    def features_of(self, path: str | Path, block_seconds: float = 60.0) -> np.ndarray:
+        """Full-length features of a file of any length, streamed block by block."""
+        cfg = self.feature_config
+        return compute_stream(
+            audio.stream(path, sr=cfg.sample_rate, block_seconds=block_seconds), cfg
+        )
+
+    def predict_file(
+        self,
+        path: str | Path,
+        top_k: int = 3,
+        hop_seconds: float | None = None,
+        timeline: bool = False,
+    ) -> Prediction:
+        """Genres of one file (mean of window probabilities); errors are captured, not raised."""
+        path = Path(path)
+        try:
+            feats = self.features_of(path)
+        except audio.AudioError as err:
+            return Prediction(path, error=err.reason)
+        except ValueError as err:
+            return Prediction(path, error=str(err))
+        probs, starts = self.window_proba(feats, hop_seconds)
+        mean = probs.mean(axis=0)
+        pred = Prediction(path, top=self._top(mean, top_k), proba=mean)
+        if timeline:
+            frame_s = self.feature_config.hop_length / self.feature_config.sample_rate
+            length_s = self.train_config.crop_seconds
+            total_s = feats.shape[-1] * frame_s
+            pred.timeline = [
+                {
+                    "start": round(float(s * frame_s), 3),
+                    "end": round(float(min(s * frame_s + length_s, total_s)), 3),
+                    "top": self._top(p, top_k),
+                }
+                for s, p in zip(starts, probs, strict=True)
+            ]
+        return pred
+
+    def _top(self, proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
+        order = np.argsort(-proba)[: max(1, k)]
+        return [{"label": self.labels[i], "score": round(float(proba[i]), 6)} for i in order]
+
+    def predict_proba(
+        self, paths: Sequence[str | Path], hop_seconds: float | None = None
+    ) -> np.ndarray:
+        """``[n_files, n_genres]`` probabilities; a file that cannot be read raises AudioError."""
+        rows = []
+        for path in paths:
+            pred = self.predict_file(path, top_k=1, hop_seconds=hop_seconds)
+            if pred.error is not None:
+                raise audio.AudioError(path, pred.error)
+            rows.append(pred.proba)
+        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict(
+        self, paths: Sequence[str | Path] | str | Path, hop_seconds: float | None = None
+    ) -> list[str]:
+        """The most likely genre of each file."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        proba = self.predict_proba(list(paths), hop_seconds)
+        return [self.labels[i] for i in proba.argmax(axis=1)]
+
+    def evaluate(
+        self, data: str | Path, cache: Path | None = None, workers: int = 2, progress: bool = False
+    ):
+        """Per-segment and per-track figures of this model on a labelled collection."""
+        from genrenet.experiment import evaluate_on_collection
+
+        return evaluate_on_collection(self, data, cache=cache, workers=workers, progress=progress)
+
+    # -- persistence ------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the classifier, as written to ``config.json``."""
+        self._require_trained()
+        return {
+            "format": BUNDLE_FORMAT,
+            "genrenet_version": __version__,
+            "labels": self.labels,
+            "features": self.feature_config.to_dict(),
+            "normalization": self.normalizer.to_dict(),
+            "architecture": {
+                "name": self.train_config.model,
+                "kwargs": self.train_config.model_kwargs,
+            },
+            "patch_seconds": self.train_config.crop_seconds,
+            "patch_frames": self.patch_frames,
+            "training": {"config": self.train_config.to_dict(), **self.metadata},
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the bundle atomically: a crash never leaves a half-written model folder."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        network = self._require_trained()
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+        try:
+            state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+            save_file(state, tmp / WEIGHTS_FILE, metadata={"genrenet_version": __version__})
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
+            if directory.exists():
+                backup = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+                os.replace(directory, backup)
+                os.replace(tmp, directory)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Classifier:
+        """Rebuild a saved classifier, checking that the weights fit the config exactly."""
+        from genrenet.bundle import load_bundle
+
+        return load_bundle(cls, Path(directory))

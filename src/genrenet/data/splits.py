@@ -1,0 +1,210 @@
+"""Train / validation / test splits by track, never by segment; grouped by artist when known.
+
+``auto`` picks the most honest split the collection allows: the source's own split (FMA, a CSV
+with a split column, GTZAN's artist-filtered split when the collection holds most of it), else
+grouped by artist when every track knows its group, else stratified by genre.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genrenet.data.tracks import Collection
+
+SPLIT_METHODS = ("auto", "stratified", "grouped", "filtered", "source")
+GTZAN_FILTERED_MIN_COVERAGE = 0.5
+"""The filtered GTZAN split is used when the collection holds at least this share of its tracks."""
+
+
+@dataclass
+class Split:
+    """Indices into ``collection.tracks`` for each part, how they were chosen, and why."""
+
+    train: list[int]
+    valid: list[int]
+    test: list[int]
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, collection: Collection) -> dict:
+        """JSON-ready record of the split: method, notes and the track ids of each part."""
+
+        def ids(idx: list[int]) -> list[str]:
+            return [_track_id(collection, i) for i in idx]
+
+        return {
+            "method": self.method,
+            "notes": self.notes,
+            "train": ids(self.train),
+            "valid": ids(self.valid),
+            "test": ids(self.test),
+        }
+
+
+def _track_id(collection: Collection, index: int) -> str:
+    track = collection.tracks[index]
+    return track.source_id or str(track.path)
+
+
+def make_split(
+    collection: Collection,
+    method: str | Path = "auto",
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Split:
+    """Split ``collection`` by track; ``method`` is one of SPLIT_METHODS or a split file."""
+    if not collection.tracks:
+        raise ValueError(f"{collection.name}: no tracks to split")
+    if (
+        not 0 < test_fraction < 1
+        or not 0 <= valid_fraction < 1
+        or valid_fraction + test_fraction >= 1
+    ):
+        raise ValueError(
+            f"need 0 < test_fraction, 0 <= valid_fraction and their sum < 1; got "
+            f"valid={valid_fraction}, test={test_fraction}"
+        )
+    if isinstance(method, Path) or method not in SPLIT_METHODS:
+        return split_from_file(collection, Path(method))
+    if method == "auto":
+        return _auto(collection, valid_fraction, test_fraction, seed)
+    if method == "source":
+        if not collection.has_splits:
+            raise ValueError(f"{collection.name}: the source assigns no splits")
+        return _source_split(collection, "source")
+    if method == "filtered":
+        if collection.kind != "gtzan":
+            raise ValueError(f"{collection.name}: the filtered split exists for GTZAN only")
+        return _source_split(collection, "filtered")
+    if method == "grouped":
+        if not collection.has_groups:
+            raise ValueError(f"{collection.name}: 'grouped' needs an artist/group for every track")
+        return _random_split(collection, valid_fraction, test_fraction, seed, grouped=True)
+    return _random_split(collection, valid_fraction, test_fraction, seed, grouped=False)
+
+
+def _auto(collection: Collection, valid_fraction: float, test_fraction: float, seed: int) -> Split:
+    if collection.kind == "gtzan":
+        from genrenet.data.gtzan import filtered_coverage
+
+        coverage = filtered_coverage(collection)
+        if coverage >= GTZAN_FILTERED_MIN_COVERAGE:
+            return _source_split(collection, "filtered")
+        split = _random_split(collection, valid_fraction, test_fraction, seed, grouped=False)
+        split.notes.append(
+            f"the collection holds only {coverage:.0%} of the artist-filtered GTZAN split, too "
+            "little to use it; fell back to a stratified track-level split (artists may repeat "
+            "across parts, so accuracy is optimistic)"
+        )
+        return split
+    if collection.has_splits:
+        parts = {t.split for t in collection.tracks}
+        if {"train", "test"} <= parts:
+            return _source_split(collection, "source")
+    if collection.has_groups:
+        return _random_split(collection, valid_fraction, test_fraction, seed, grouped=True)
+    return _random_split(collection, valid_fraction, test_fraction, seed, grouped=False)
+
+
+def _source_split(collection: Collection, method: str) -> Split:
+    """Use the split the source itself assigns; tracks it leaves out are not used."""
+    parts: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    unassigned = 0
+    for i, track in enumerate(collection.tracks):
+        if track.split in parts:
+            parts[track.split].append(i)
+        else:
+            unassigned += 1
+    notes = []
+    if unassigned:
+        notes.append(f"{unassigned} tracks are in no part of the {method} split and are not used")
+    if not parts["train"] or not parts["test"]:
+        raise ValueError(f"{collection.name}: the {method} split leaves train or test empty")
+    if not parts["valid"]:
+        notes.append("the split has no validation part; validating on a tenth of train")
+        parts["train"], parts["valid"] = _carve(collection, parts["train"], 0.1, 0, grouped=False)
+    return Split(parts["train"], parts["valid"], parts["test"], method, notes)
+
+
+def _random_split(
+    collection: Collection, valid_fraction: float, test_fraction: float, seed: int, grouped: bool
+) -> Split:
+    """Stratified by genre (and grouped by artist when ``grouped``), reproducible from ``seed``."""
+    everything = list(range(len(collection.tracks)))
+    rest, test = _carve(collection, everything, test_fraction, seed, grouped)
+    train, valid = rest, []
+    if valid_fraction > 0:
+        train, valid = _carve(
+            collection, rest, valid_fraction / (1 - test_fraction), seed + 1, grouped
+        )
+    return Split(train, valid, test, "grouped" if grouped else "stratified")
+
+
+def _carve(
+    collection: Collection, indices: list[int], fraction: float, seed: int, grouped: bool
+) -> tuple[list[int], list[int]]:
+    """Split ``indices`` into (kept, carved) with about ``fraction`` carved, per genre."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
+
+    labels = np.array([collection.tracks[i].label for i in indices])
+    idx = np.array(indices)
+    _, counts = np.unique(labels, return_counts=True)
+    if grouped:
+        groups = np.array([collection.tracks[i].group for i in indices])
+        n_splits = max(2, int(round(1 / fraction)))
+        n_splits = min(n_splits, len(np.unique(groups)))
+        if n_splits < 2:
+            raise ValueError(f"{collection.name}: too few artists/groups to split by group")
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        kept, carved = next(splitter.split(idx, labels, groups))
+    elif counts.min() >= 2 and len(idx) * fraction >= len(counts):
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        kept, carved = next(splitter.split(idx, labels))
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(idx))
+        n = max(1, int(round(len(idx) * fraction)))
+        carved, kept = order[:n], order[n:]
+    return sorted(idx[kept].tolist()), sorted(idx[carved].tolist())
+
+
+def split_from_file(collection: Collection, path: Path) -> Split:
+    """Read a split file: JSON ``{"train": [ids], "valid": [...], "test": [...]}`` or CSV.
+
+    The CSV form is ``id,split`` rows. Ids are track source ids (``blues.00012``, ``fma:000002``, a manifest path) or file paths.
+    """
+    if not path.is_file():
+        raise ValueError(
+            f"{path}: not a split method ({', '.join(SPLIT_METHODS)}) and no such split file"
+        )
+    assignment: dict[str, str] = {}
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text())
+        for part in ("train", "valid", "test"):
+            for track_id in data.get(part, []):
+                assignment[str(track_id)] = part
+    else:
+        with open(path, newline="") as fh:
+            for row in csv.reader(fh):
+                if len(row) >= 2 and row[1].strip() in ("train", "valid", "test"):
+                    assignment[row[0].strip()] = row[1].strip()
+    if not assignment:
+        raise ValueError(f"{path}: no train/valid/test assignments found")
+    parts: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    for i, track in enumerate(collection.tracks):
+        part = assignment.get(track.source_id or "") or assignment.get(str(track.path))
+        if part:
+            parts[part].append(i)
+    if not parts["train"] or not parts["test"]:
+        raise ValueError(f"{path}: matches no train or no test track of {collection.name}")
+    split = Split(parts["train"], parts["valid"], parts["test"], f"file:{path.name}")
+    if not split.valid:
+        split.train, split.valid = _carve(collection, split.train, 0.1, 0, grouped=False)
+        split.notes.append("the split file has no validation part; validating on a tenth of train")
+    return split

@@ -1,0 +1,196 @@
+"""One training run end to end: collection -> features -> split -> fit -> held-out evaluation.
+
+This is what ``genrenet train`` and ``Classifier.fit`` do; ``evaluate_on_collection`` is what
+``genrenet evaluate`` and ``Classifier.evaluate`` do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from genrenet.data import Collection, Skipped, open_collection
+from genrenet.data.splits import Split, make_split
+from genrenet.data.store import FeatureStore
+from genrenet.evaluation import EvaluationResult, evaluate, write_report
+
+if TYPE_CHECKING:
+    from genrenet.classifier import Classifier
+
+
+@dataclass
+class TrainOutcome:
+    """What a training run produced: the split used, the held-out evaluation, the files written."""
+
+    classifier: Classifier
+    split: Split
+    evaluation: EvaluationResult
+    history: list[dict[str, float]]
+    skipped: list[Skipped] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedTracks:
+    """Feature matrices (memory-mapped from the store) of the readable tracks of a collection."""
+
+    collection: Collection
+    matrices: list[np.ndarray]
+    skipped: list[Skipped]
+
+
+def load_tracks(
+    collection: Collection,
+    store: FeatureStore,
+    workers: int = 2,
+    on_extract: Callable[[Path, str], None] | None = None,
+) -> LoadedTracks:
+    """Extract (or fetch from the cache) every track's features; unreadable tracks are dropped."""
+    report = store.extract([t.path for t in collection.tracks], workers=workers, on_done=on_extract)
+    failed = {s.path for s in report.failed}
+    tracks = [t for t in collection.tracks if t.path not in failed]
+    matrices = [np.load(store.entry_path(t.path), mmap_mode="r") for t in tracks]
+    usable = Collection(
+        collection.name, tracks, collection.skipped, collection.warnings, collection.kind
+    )
+    return LoadedTracks(usable, matrices, list(collection.skipped) + report.failed)
+
+
+def _as_collection(data: str | Path | Collection) -> Collection:
+    return data if isinstance(data, Collection) else open_collection(data)
+
+
+def evaluate_matrices(
+    classifier: Classifier, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
+) -> EvaluationResult:
+    """Windows of every track through the model; per-window and per-track (mean) figures."""
+    index = {label: i for i, label in enumerate(classifier.labels)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(
+            f"the model does not know the genres {unknown}; it knows {classifier.labels}"
+        )
+    probs, y, track_index = [], [], []
+    for i, (m, label) in enumerate(zip(matrices, labels, strict=True)):
+        p, _ = classifier.window_proba(np.asarray(m))
+        probs.append(p)
+        y.extend([index[label]] * len(p))
+        track_index.extend([i] * len(p))
+    return evaluate(
+        np.concatenate(probs), np.array(y), classifier.labels, np.array(track_index), meta=meta
+    )
+
+
+def train_on_collection(
+    classifier: Classifier,
+    data: str | Path | Collection,
+    out_dir: str | Path | None = None,
+    split: str | Path = "auto",
+    cache: Path | None = None,
+    workers: int = 2,
+    resume: bool = False,
+    progress: bool = True,
+    on_extract: Callable[[Path, str], None] | None = None,
+) -> TrainOutcome:
+    """Train ``classifier`` on ``data`` and evaluate it on the held-out test tracks."""
+    from genrenet.training import fit_model
+
+    collection = _as_collection(data)
+    store = FeatureStore(classifier.feature_config, cache)
+    loaded = load_tracks(collection, store, workers, on_extract)
+    if len(loaded.collection) < 2:
+        raise ValueError(f"{collection.name}: fewer than two readable tracks, nothing to train on")
+    usable = loaded.collection
+    chosen = make_split(usable, split, seed=classifier.train_config.seed)
+    classifier.labels = usable.labels
+    label_index = {label: i for i, label in enumerate(classifier.labels)}
+
+    def part(indices: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+        return (
+            [loaded.matrices[i] for i in indices],
+            np.array([label_index[usable.tracks[i].label] for i in indices], dtype=np.int64),
+        )
+
+    run_dir = (
+        Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="genrenet-run-"))
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    classifier.network = classifier._build_network()
+    result = fit_model(
+        classifier.network,
+        part(chosen.train),
+        part(chosen.valid),
+        classifier.patch_frames,
+        classifier.train_config,
+        run_dir,
+        resume=resume,
+        progress=progress,
+    )
+    classifier.network = result.model
+    classifier.normalizer = result.normalizer
+    classifier.history = result.history
+    classifier.metadata = {
+        "data": str(data if not isinstance(data, Collection) else data.name),
+        "source_kind": usable.kind,
+        "split": {
+            "method": chosen.method,
+            "notes": chosen.notes,
+            "train": len(chosen.train),
+            "valid": len(chosen.valid),
+            "test": len(chosen.test),
+        },
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+    }
+    test_m, _ = part(chosen.test)
+    evaluation = evaluate_matrices(
+        classifier,
+        test_m,
+        [usable.tracks[i].label for i in chosen.test],
+        meta={"split": chosen.method, "part": "test"},
+    )
+    classifier.metadata["test_track_accuracy"] = evaluation.track["accuracy"]
+    outcome = TrainOutcome(classifier, chosen, evaluation, result.history, loaded.skipped)
+    if out_dir is not None:
+        outcome.files["model"] = classifier.save(run_dir / "model")
+        split_file = run_dir / "split.json"
+        _write_json(split_file, chosen.to_dict(usable))
+        outcome.files["split"] = split_file
+        outcome.files.update(write_report(evaluation, result.history, run_dir))
+    return outcome
+
+
+def evaluate_on_collection(
+    classifier: Classifier,
+    data: str | Path | Collection,
+    cache: Path | None = None,
+    workers: int = 2,
+    progress: bool = False,
+    on_extract: Callable[[Path, str], None] | None = None,
+) -> tuple[EvaluationResult, list[Skipped]]:
+    """Figures of a trained classifier on every readable track of a labelled collection."""
+    collection = _as_collection(data)
+    store = FeatureStore(classifier.feature_config, cache)
+    loaded = load_tracks(collection, store, workers, on_extract)
+    if not loaded.collection.tracks:
+        raise ValueError(f"{collection.name}: no readable audio tracks found")
+    labels = [t.label for t in loaded.collection.tracks]
+    result = evaluate_matrices(
+        classifier, loaded.matrices, labels, meta={"data": str(collection.name)}
+    )
+    return result, loaded.skipped
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Atomic JSON write."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)

@@ -1,0 +1,82 @@
+"""Fixed-length patches of feature matrices: random crops, sliding windows, normalising."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def fit_length(feats: np.ndarray, frames: int) -> np.ndarray:
+    """Tile a matrix shorter than ``frames`` along time until it is long enough (else unchanged)."""
+    n = feats.shape[-1]
+    if n >= frames:
+        return feats
+    reps = -(-frames // n)
+    return np.tile(feats, (1, reps))[:, :frames]
+
+
+def window_starts(n_frames: int, patch_frames: int, hop_frames: int) -> np.ndarray:
+    """Start frames of sliding windows covering the whole matrix; the last one ends at the end."""
+    if patch_frames <= 0 or hop_frames <= 0:
+        raise ValueError(f"patch and hop must be positive, got {patch_frames}, {hop_frames}")
+    if n_frames <= patch_frames:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_frames - patch_frames + 1, hop_frames, dtype=np.int64)
+    if starts[-1] != n_frames - patch_frames:
+        starts = np.append(starts, n_frames - patch_frames)
+    return starts
+
+
+def sliding_windows(feats: np.ndarray, patch_frames: int, hop_frames: int) -> np.ndarray:
+    """All windows ``[n_windows, n_features, patch]`` of a ``[n_features, frames]`` matrix."""
+    feats = fit_length(np.asarray(feats), patch_frames)
+    starts = window_starts(feats.shape[-1], patch_frames, hop_frames)
+    view = np.lib.stride_tricks.sliding_window_view(feats, patch_frames, axis=-1)
+    return np.ascontiguousarray(view[:, starts].transpose(1, 0, 2))
+
+
+def random_crop(feats: np.ndarray, patch_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """One random ``[n_features, patch_frames]`` crop (tiled first if the track is shorter)."""
+    feats = fit_length(feats, patch_frames)
+    start = int(rng.integers(0, feats.shape[-1] - patch_frames + 1))
+    return np.asarray(feats[:, start : start + patch_frames])
+
+
+@dataclass
+class Normalizer:
+    """Per-band mean and standard deviation, computed on training tracks only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, matrices: list[np.ndarray]) -> Normalizer:
+        """Statistics over every frame of every matrix (streaming sums, float64)."""
+        if not matrices:
+            raise ValueError("cannot fit a normaliser on no tracks")
+        n_bands = matrices[0].shape[0]
+        total = np.zeros(n_bands)
+        total_sq = np.zeros(n_bands)
+        count = 0
+        for m in matrices:
+            m64 = np.asarray(m, dtype=np.float64)
+            total += m64.sum(axis=1)
+            total_sq += np.square(m64).sum(axis=1)
+            count += m64.shape[1]
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+        return cls(mean.astype(np.float32), np.maximum(std, 1e-5).astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Normalise ``[..., n_features, frames]``."""
+        return ((x - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        """JSON-ready lists."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalizer:
+        """Inverse of :meth:`to_dict`."""
+        return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))

@@ -1,0 +1,291 @@
+"""Training with PyTorch Lightning: random crops of cached features, the three classic callbacks.
+
+Adam/AdamW, early stopping on validation loss, the best checkpoint kept, the learning rate
+reduced on plateau; normalisation fitted on training tracks only; a seed for reproducibility;
+CSV metrics per epoch (TensorBoard too when installed); resumable from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from genrenet.patches import Normalizer, random_crop, sliding_windows
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (recorded in the model bundle)."""
+
+    model: str = "resnet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    crop_seconds: float = 3.0
+    crops_per_track: int = 4
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_epochs: int = 60
+    patience: int = 10
+    lr_patience: int = 4
+    lr_factor: float = 0.5
+    class_weights: bool = False
+    label_smoothing: float = 0.0
+    seed: int = 0
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        for name in ("crop_seconds", "lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("crops_per_track", "batch_size", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+class CropDataset(Dataset):
+    """``crops_per_track`` random crops of every training track; new crops every epoch."""
+
+    def __init__(self, matrices, labels, patch_frames, crops_per_track, normalizer, seed) -> None:
+        self.matrices = matrices
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.patch_frames = patch_frames
+        self.crops_per_track = crops_per_track
+        self.normalizer = normalizer
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.matrices) * self.crops_per_track
+
+    def __getitem__(self, i: int):
+        track = i % len(self.matrices)
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        crop = random_crop(self.matrices[track], self.patch_frames, rng)
+        return torch.from_numpy(self.normalizer(crop)[None]), int(self.labels[track])
+
+
+class WindowDataset(Dataset):
+    """Every window (at ``hop_frames``) of every track, with its track number: for evaluation."""
+
+    def __init__(self, matrices, labels, patch_frames, hop_frames, normalizer) -> None:
+        self.items: list[tuple[int, np.ndarray]] = []
+        for track, m in enumerate(matrices):
+            for window in sliding_windows(m, patch_frames, hop_frames):
+                self.items.append((track, window))
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.normalizer = normalizer
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def track_index(self) -> np.ndarray:
+        """Track number of each window."""
+        return np.array([t for t, _ in self.items], dtype=np.int64)
+
+    def __getitem__(self, i: int):
+        track, window = self.items[i]
+        return torch.from_numpy(self.normalizer(window)[None]), int(self.labels[track])
+
+
+class GenreModule(L.LightningModule):
+    """Loss, accuracy and optimiser around a plain ``nn.Module`` genre classifier."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, class_weights=None) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        weight = (
+            None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+        )
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        acc = (logits.argmax(dim=1) == y).float().mean()
+        on_step = stage == "train"
+        self.log(
+            f"{stage}_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=not on_step,
+            batch_size=len(y),
+        )
+        self.log(
+            f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y)
+        )
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def on_train_epoch_start(self) -> None:
+        loader = self.trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        if isinstance(dataset, CropDataset):
+            dataset.epoch = self.current_epoch
+
+    def configure_optimizers(self):
+        cfg = self.config
+        opt_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = opt_class(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss", "interval": "epoch"},
+        }
+
+
+@dataclass
+class TrainResult:
+    """The trained network (best validation checkpoint), its normaliser and the epoch history."""
+
+    model: nn.Module
+    normalizer: Normalizer
+    history: list[dict[str, float]]
+    best_epoch: int | None
+    epochs_run: int
+
+
+def balanced_class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Weights inversely proportional to class frequency (mean 1), for unbalanced data."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n_classes, 0.0)
+    return weights.astype(np.float32)
+
+
+def fit_model(
+    model: nn.Module,
+    train: tuple[list[np.ndarray], np.ndarray],
+    valid: tuple[list[np.ndarray], np.ndarray],
+    patch_frames: int,
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on random crops of the training matrices, validating on windows.
+
+    Checkpoints, ``metrics.csv`` and (when installed) TensorBoard logs go under ``out_dir``.
+    """
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    out_dir = Path(out_dir)
+    train_m, train_y = train
+    valid_m, valid_y = valid
+    normalizer = Normalizer.fit(train_m)
+    n_classes = int(max(train_y.max(), valid_y.max() if len(valid_y) else 0)) + 1
+    weights = balanced_class_weights(train_y, n_classes) if config.class_weights else None
+    module = GenreModule(model, config, weights)
+    train_ds = CropDataset(
+        train_m, train_y, patch_frames, config.crops_per_track, normalizer, config.seed
+    )
+    valid_ds = WindowDataset(valid_m, valid_y, patch_frames, patch_frames, normalizer)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(
+        train_ds,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=len(train_ds) > config.batch_size,
+    )
+    valid_loader = DataLoader(valid_ds, batch_size=max(64, config.batch_size))
+    ckpt_dir = out_dir / "checkpoints"
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", save_last=True
+    )
+    callbacks = [
+        checkpoint,
+        L.pytorch.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=config.patience),
+        L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"),
+    ]
+    loggers = [L.pytorch.loggers.CSVLogger(out_dir, name="logs", version="")]
+    try:
+        import tensorboard  # noqa: F401
+
+        loggers.append(L.pytorch.loggers.TensorBoardLogger(out_dir, name="logs", version=""))
+    except ImportError:
+        pass
+    trainer = L.Trainer(
+        max_epochs=config.max_epochs,
+        max_time=None if config.max_minutes is None else {"minutes": config.max_minutes},
+        accelerator="auto",
+        devices=1,
+        callbacks=callbacks,
+        logger=loggers,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        deterministic="warn",
+        num_sanity_val_steps=0,
+    )
+    last = ckpt_dir / "last.ckpt"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*deterministic.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        trainer.fit(
+            module,
+            train_loader,
+            valid_loader,
+            ckpt_path=str(last) if resume and last.exists() else None,
+        )
+    best_path = checkpoint.best_model_path
+    if best_path:
+        state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+        model.load_state_dict(
+            {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        )
+    model.eval()
+    history = read_history(out_dir / "logs" / "metrics.csv")
+    best_epoch = None
+    if history:
+        scored = [r for r in history if not math.isnan(r.get("val_loss", math.nan))]
+        if scored:
+            best_epoch = int(min(scored, key=lambda r: r["val_loss"])["epoch"])
+    return TrainResult(model, normalizer, history, best_epoch, trainer.current_epoch)
+
+
+def read_history(metrics_csv: Path) -> list[dict[str, float]]:
+    """Per-epoch rows from Lightning's CSV log, train and validation merged by epoch."""
+    if not metrics_csv.exists():
+        return []
+    rows: dict[int, dict[str, float]] = {}
+    with open(metrics_csv, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if not row.get("epoch"):
+                continue
+            epoch = int(float(row["epoch"]))
+            merged = rows.setdefault(epoch, {"epoch": float(epoch)})
+            for key, value in row.items():
+                if key in ("epoch", "step") or value in ("", None):
+                    continue
+                merged[key] = float(value)
+    return [rows[e] for e in sorted(rows)]

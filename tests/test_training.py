@@ -1,0 +1,191 @@
+"""Training learns; the bundle round-trips; prediction and evaluation work from Python and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from genrenet.classifier import BundleError, Classifier
+from genrenet.cli import app
+from genrenet.data.synth import generate_collection
+
+GENRES = 6
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    """6 synthetic genres x 12 clips x 6 s, generated once for this module."""
+    root = tmp_path_factory.mktemp("synthetic")
+    generate_collection(root, n_genres=GENRES, clips_per_genre=12, seconds=6.0, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic: Path, tmp_path_factory):
+    """One short, seeded training run of cnn64 shared by the tests below."""
+    run = tmp_path_factory.mktemp("run")
+    clf = Classifier(
+        model="cnn64",
+        crop_seconds=2.0,
+        max_epochs=12,
+        batch_size=16,
+        crops_per_track=3,
+        patience=6,
+        lr=2e-3,
+        seed=0,
+    )
+    outcome = clf.fit(synthetic, out_dir=run, cache=run / "cache", progress=False)
+    return clf, outcome, run
+
+
+def test_short_training_learns_the_synthetic_genres(trained) -> None:
+    clf, outcome, _ = trained
+    assert outcome.split.method == "stratified"
+    assert len(outcome.split.test) >= 12
+    assert outcome.evaluation.track["accuracy"] >= 0.9
+    assert outcome.evaluation.track["n"] == len(outcome.split.test)
+    assert clf.labels == sorted(clf.labels) and len(clf.labels) == GENRES
+    losses = [row["train_loss"] for row in outcome.history if "train_loss" in row]
+    assert losses[-1] < losses[0] * 0.5
+
+
+def test_run_folder_has_model_metrics_plots_split(trained) -> None:
+    _, outcome, run = trained
+    for name in (
+        "metrics.json",
+        "split.json",
+        "confusion_matrix.png",
+        "training_curves.png",
+        "per_genre_accuracy.png",
+        "model/config.json",
+        "model/model.safetensors",
+        "logs/metrics.csv",
+        "checkpoints/last.ckpt",
+    ):
+        assert (run / name).exists(), name
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["test"])
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["training"]["split"]["method"] == "stratified"
+    assert len(config["normalization"]["mean"]) == 128
+
+
+def test_save_load_round_trip_gives_identical_predictions(trained, synthetic, tmp_path) -> None:
+    clf, outcome, run = trained
+    files = sorted(synthetic.rglob("*.wav"))[::9]
+    before = clf.predict_proba(files)
+    loaded = Classifier.load(run)  # a run folder resolves to its model/
+    after = loaded.predict_proba(files)
+    np.testing.assert_array_equal(before, after)
+    assert loaded.predict(files) == [clf.labels[i] for i in before.argmax(1)]
+    clf.save(tmp_path / "again")
+    np.testing.assert_array_equal(Classifier.load(tmp_path / "again").predict_proba(files), before)
+
+
+def test_tampered_bundles_fail_clearly(trained, tmp_path) -> None:
+    clf, _, _ = trained
+    good = clf.save(tmp_path / "model")
+
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        clf.save(target)
+        return target
+
+    bad = copy("labels")
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["labels"] = cfg["labels"] + ["polka"]
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="shape"):
+        Classifier.load(bad)
+
+    bad = copy("json")
+    (bad / "config.json").write_text("{ not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        Classifier.load(bad)
+
+    bad = copy("weights")
+    state = load_file(bad / "model.safetensors")
+    state.pop(sorted(state)[0])
+    save_file(state, bad / "model.safetensors")
+    with pytest.raises(BundleError, match="missing tensors"):
+        Classifier.load(bad)
+
+    bad = copy("corrupt")
+    data = (bad / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(BundleError, match="corrupt"):
+        Classifier.load(bad)
+
+    bad = copy("arch")
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["architecture"]["name"] = "transformer9000"
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="unknown architecture"):
+        Classifier.load(bad)
+    assert Classifier.load(good).labels == clf.labels
+
+
+def test_predict_cli_json_timeline_and_bad_files(trained, synthetic, tmp_path) -> None:
+    _, _, run = trained
+    genre = sorted(p.name for p in synthetic.iterdir() if p.is_dir())[0]
+    good = sorted((synthetic / genre).glob("*.wav"))[0]
+    (tmp_path / "broken.wav").write_text("not audio at all")
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(good),
+            str(tmp_path / "broken.wav"),
+            "--model",
+            str(run),
+            "--json",
+            "--timeline",
+            "--hop",
+            "1.0",
+            "--top-k",
+            "2",
+        ],
+    )
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert [Path(o["path"]).name for o in out] == [good.name, "broken.wav"]
+    assert len(out[0]["top"]) == 2 and out[0]["error"] is None
+    assert out[0]["top"][0]["score"] >= out[0]["top"][1]["score"]
+    timeline = out[0]["timeline"]
+    assert timeline[0]["start"] == 0.0 and timeline[-1]["end"] == pytest.approx(6.0, abs=0.05)
+    assert len(timeline) == 5  # 2 s windows every 1 s over 6 s
+    assert out[1]["top"] == [] and "not an audio file" in out[1]["error"]
+
+
+def test_predict_long_file_streams_and_evaluate_cli(trained, synthetic, tmp_path) -> None:
+    import soundfile as sf
+
+    clf, _, run = trained
+    genre = clf.labels[0]
+    clips = sorted((synthetic / genre).glob("*.wav"))[:6]
+    long = np.concatenate([sf.read(c, dtype="float32")[0] for c in clips])
+    sf.write(tmp_path / "long.flac", long, 22050)
+    pred = clf.predict_file(tmp_path / "long.flac", timeline=True)
+    assert pred.error is None and len(pred.timeline) == 18  # 36 s in 2 s windows
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(synthetic),
+            "--model",
+            str(run),
+            "--cache",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ev" / "confusion_matrix.png").exists()
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["track"]["n"] == GENRES * 12
