@@ -11,7 +11,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from genrenet import __version__, audio
-from genrenet.features import FeatureConfig, compute_stream
+from genrenet.features import FeatureConfig, compute_stream, frontend
 from genrenet.patches import Normalizer, sliding_windows, window_starts
 
 CONFIG_FILE = "config.json"
@@ -155,9 +157,20 @@ class Classifier:
     def features_of(self, path: str | Path, block_seconds: float = 60.0) -> np.ndarray:
         """Full-length features of a file of any length, streamed block by block."""
         cfg = self.feature_config
-        return compute_stream(
-            audio.stream(path, sr=cfg.sample_rate, block_seconds=block_seconds), cfg
-        )
+        module = getattr(self, "_frontend", None)
+        if module is None or module.config != cfg:
+            module = self._frontend = frontend(cfg)
+        blocks = audio.stream(path, sr=cfg.sample_rate, block_seconds=block_seconds)
+        return compute_stream(blocks, cfg, module)
+
+    def _features_or_error(self, path: Path) -> np.ndarray | str:
+        """Features of ``path``, or the reason in words when it cannot be used."""
+        try:
+            return self.features_of(path)
+        except audio.AudioError as err:
+            return err.reason
+        except ValueError as err:
+            return str(err)
 
     def predict_file(
         self,
@@ -168,12 +181,40 @@ class Classifier:
     ) -> Prediction:
         """Genres of one file (mean of window probabilities); errors are captured, not raised."""
         path = Path(path)
-        try:
-            feats = self.features_of(path)
-        except audio.AudioError as err:
-            return Prediction(path, error=err.reason)
-        except ValueError as err:
-            return Prediction(path, error=str(err))
+        feats = self._features_or_error(path)
+        return self._predict_features(path, feats, top_k, hop_seconds, timeline)
+
+    def predict_files(
+        self,
+        paths: Sequence[str | Path],
+        top_k: int = 3,
+        hop_seconds: float | None = None,
+        timeline: bool = False,
+        workers: int = 2,
+    ) -> Iterator[Prediction]:
+        """Predictions in input order; files are decoded a few ahead on ``workers`` threads while
+        the network runs, so memory stays bounded."""
+        paths = [Path(p) for p in paths]
+        ahead = max(1, workers) * 2
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            pending = deque(pool.submit(self._features_or_error, p) for p in paths[:ahead])
+            for i, path in enumerate(paths):
+                feats = pending.popleft().result()
+                if i + ahead < len(paths):
+                    pending.append(pool.submit(self._features_or_error, paths[i + ahead]))
+                yield self._predict_features(path, feats, top_k, hop_seconds, timeline)
+
+    def _predict_features(
+        self,
+        path: Path,
+        feats: np.ndarray | str,
+        top_k: int,
+        hop_seconds: float | None,
+        timeline: bool,
+    ) -> Prediction:
+        """Average the window probabilities of one file's features (or carry its error)."""
+        if isinstance(feats, str):
+            return Prediction(path, error=feats)
         probs, starts = self.window_proba(feats, hop_seconds)
         mean = probs.mean(axis=0)
         pred = Prediction(path, top=self._top(mean, top_k), proba=mean)
@@ -200,10 +241,9 @@ class Classifier:
     ) -> np.ndarray:
         """``[n_files, n_genres]`` probabilities; a file that cannot be read raises AudioError."""
         rows = []
-        for path in paths:
-            pred = self.predict_file(path, top_k=1, hop_seconds=hop_seconds)
+        for pred in self.predict_files(paths, top_k=1, hop_seconds=hop_seconds):
             if pred.error is not None:
-                raise audio.AudioError(path, pred.error)
+                raise audio.AudioError(pred.path, pred.error)
             rows.append(pred.proba)
         return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
 

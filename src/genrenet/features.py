@@ -179,14 +179,20 @@ def compute(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
 
 
 @torch.no_grad()
-def compute_stream(blocks: Iterable[np.ndarray], config: FeatureConfig | None = None) -> np.ndarray:
+def compute_stream(
+    blocks: Iterable[np.ndarray],
+    config: FeatureConfig | None = None,
+    module: nn.Module | None = None,
+) -> np.ndarray:
     """Features of a signal given as consecutive blocks (e.g. :func:`genrenet.audio.stream`).
 
     Equal to :func:`compute` on the concatenated signal, while holding only one block of audio
-    at a time: an hour of music needs the mel matrix in memory, not the waveform.
+    at a time: an hour of music needs the mel matrix in memory, not the waveform. Pass the
+    ``module`` from :func:`frontend` to reuse its filter bank across many files.
     """
-    config = config or FeatureConfig()
-    logmel = LogMel(config)
+    config = config or (module.config if module is not None else FeatureConfig())
+    module = module if module is not None else frontend(config)
+    logmel = module.logmel if isinstance(module, MFCC) else module
     n_fft, hop = config.n_fft, config.hop_length
     buffer = np.zeros(n_fft // 2, dtype=np.float32)  # the centred STFT's zero padding
     chunks: list[torch.Tensor] = []
@@ -206,5 +212,5 @@ def compute_stream(blocks: Iterable[np.ndarray], config: FeatureConfig | None = 
         raise ValueError("signal too short for one analysis frame")
     db = power_to_db(torch.cat(chunks, dim=-1), config.top_db)[0]
     if config.kind == "mfcc":
-        db = torch.matmul(MFCC(config).dct, db)
+        db = torch.matmul(module.dct, db)
     return db.numpy()

@@ -7,8 +7,6 @@ CSV metrics per epoch (TensorBoard too when installed); resumable from the last 
 
 from __future__ import annotations
 
-import csv
-import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from genrenet.evaluation import best_epoch, load_history, merge_history
 from genrenet.patches import Normalizer, random_crop, sliding_windows
 
 
@@ -264,28 +263,8 @@ def fit_model(
             {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
         )
     model.eval()
-    history = read_history(out_dir / "logs" / "metrics.csv")
-    best_epoch = None
-    if history:
-        scored = [r for r in history if not math.isnan(r.get("val_loss", math.nan))]
-        if scored:
-            best_epoch = int(min(scored, key=lambda r: r["val_loss"])["epoch"])
-    return TrainResult(model, normalizer, history, best_epoch, trainer.current_epoch)
-
-
-def read_history(metrics_csv: Path) -> list[dict[str, float]]:
-    """Per-epoch rows from Lightning's CSV log, train and validation merged by epoch."""
-    if not metrics_csv.exists():
-        return []
-    rows: dict[int, dict[str, float]] = {}
-    with open(metrics_csv, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if not row.get("epoch"):
-                continue
-            epoch = int(float(row["epoch"]))
-            merged = rows.setdefault(epoch, {"epoch": float(epoch)})
-            for key, value in row.items():
-                if key in ("epoch", "step") or value in ("", None):
-                    continue
-                merged[key] = float(value)
-    return [rows[e] for e in sorted(rows)]
+    metrics_csv = out_dir / "logs" / "metrics.csv"
+    history = merge_history(load_history(metrics_csv)) if metrics_csv.exists() else []
+    return TrainResult(
+        model, normalizer, history, best_epoch(history) if history else None, trainer.current_epoch
+    )

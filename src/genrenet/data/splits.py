@@ -177,7 +177,8 @@ def _carve(
 def split_from_file(collection: Collection, path: Path) -> Split:
     """Read a split file: JSON ``{"train": [ids], "valid": [...], "test": [...]}`` or CSV.
 
-    The CSV form is ``id,split`` rows. Ids are track source ids (``blues.00012``, ``fma:000002``, a manifest path) or file paths.
+    The CSV form is ``id,split`` rows. Ids are track source ids (``blues.00012``,
+    ``fma:000002``, a manifest path) or file paths.
     """
     if not path.is_file():
         raise ValueError(
