@@ -113,3 +113,38 @@ def test_streamed_features_equal_whole_signal(kind: str, block: int) -> None:
     streamed = compute_stream((y[i : i + block] for i in range(0, len(y), block)), config)
     assert streamed.shape == whole.shape
     np.testing.assert_allclose(streamed, whole, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels,fmin,fmax",
+    [
+        (22050, 2048, 128, 0.0, None),
+        (16000, 512, 96, 0.0, 8000.0),
+        (44100, 1024, 40, 30.0, 11000.0),
+    ],
+)
+def test_filter_bank_window_and_dct_equal_librosa_and_scipy(sr, n_fft, n_mels, fmin, fmax) -> None:
+    import scipy.fft
+
+    from genrenet.features.filters import dct_matrix, hann_window, mel_filterbank
+
+    ours = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        hann_window(n_fft), librosa.filters.get_window("hann", n_fft, fftbins=True), atol=1e-7
+    )
+    dct = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:20]
+    np.testing.assert_allclose(dct_matrix(20, n_mels), dct, atol=1e-6)
+
+
+def test_feature_settings_load_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from genrenet.data.store import FeatureStore; "
+        "from genrenet.features import FeatureConfig; FeatureStore(FeatureConfig()); "
+        "sys.exit(int('torch' in sys.modules or 'librosa' in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

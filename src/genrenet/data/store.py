@@ -13,16 +13,15 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from genrenet import audio
 from genrenet.data.tracks import Skipped
-from genrenet.features import FeatureConfig, frontend
+from genrenet.features.config import FeatureConfig
 
 
 def default_cache_dir() -> Path:
@@ -61,7 +60,7 @@ class FeatureStore:
         self.config = config
         self.root = Path(root) if root is not None else default_cache_dir()
         self.folder = self.root / "features" / f"{config.kind}-{config.digest()}"
-        self._frontend = frontend(config)
+        self._frontend = None  # built on first compute: a run served from the cache needs no torch
 
     def key(self, path: Path) -> str:
         """Cache key of ``path`` under this store's settings."""
@@ -100,6 +99,12 @@ class FeatureStore:
             sr=self.config.sample_rate,
             min_duration=self.config.n_fft / self.config.sample_rate,
         )
+        import torch
+
+        if self._frontend is None:
+            from genrenet.features.frontends import frontend
+
+            self._frontend = frontend(self.config)
         with torch.no_grad():
             return self._frontend(torch.from_numpy(y)).numpy()
 
@@ -155,6 +160,10 @@ class FeatureStore:
                 _notify(on_done, path, "cached")
             else:
                 todo.append(path)
+        if todo and self._frontend is None:
+            from genrenet.features.frontends import frontend
+
+            self._frontend = frontend(self.config)  # once, before the worker threads start
         for path, error in _run_parallel(self._extract_one, todo, workers):
             if error is None:
                 report.computed.append(path)
@@ -187,20 +196,22 @@ def _run_parallel(
 
     Decoding (libsndfile, FFmpeg, soxr) and the torch front end release the GIL, so threads
     give real parallelism without paying a process start-up (torch import) per worker. Torch's
-    own intra-op threads are limited meanwhile so that workers do not oversubscribe the cores.
+    own intra-op threads are set to one meanwhile: parallelism is across files, not inside one.
     """
     paths = list(paths)
-    if workers <= 1 or len(paths) <= 1:
-        for path in paths:
-            yield path, func(path)
+    if not paths:
         return
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        if workers <= 1 or len(paths) == 1:
+            for path in paths:
+                yield path, func(path)
+            return
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(func, p): p for p in paths}
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 yield futures[future], future.result()
     finally:

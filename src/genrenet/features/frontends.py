@@ -1,93 +1,20 @@
 """Log-mel and MFCC front ends as ``torch.nn.Module``s that agree with librosa.
 
-Built on ``torch.stft`` with librosa's mel filter bank (Slaney) and an orthonormal DCT-II, so the
-same module runs in feature extraction, training, prediction and an exported graph. Defaults follow
-the systems genrenet starts from: 22,050 Hz, n_fft 2048, hop 512, 128 mels, 40 MFCCs.
+Built on ``torch.stft`` with the Slaney mel filter bank and an orthonormal DCT-II (the same
+matrices as librosa's, see :mod:`genrenet.features.filters`), so one module runs in feature
+extraction, training, prediction and an exported graph.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
-from typing import Any
 
-import librosa
 import numpy as np
-import scipy.fft
 import torch
 from torch import nn
 
-FEATURE_KINDS = ("logmel", "mfcc")
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Every setting that determines a feature matrix; two equal configs give equal features."""
-
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    window: str = "hann"
-    n_mels: int = 128
-    fmin: float = 0.0
-    fmax: float | None = None
-    kind: str = "logmel"
-    n_mfcc: int = 40
-    top_db: float | None = 80.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in FEATURE_KINDS:
-            raise ValueError(f"kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
-        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        nyquist = self.sample_rate / 2
-        top = nyquist if self.fmax is None else self.fmax
-        if not 0 <= self.fmin < top <= nyquist:
-            raise ValueError(
-                f"need 0 <= fmin < fmax <= {nyquist:g} Hz, got fmin={self.fmin}, fmax={self.fmax}"
-            )
-        if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
-            raise ValueError(f"n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
-        if self.top_db is not None and self.top_db <= 0:
-            raise ValueError(f"top_db must be positive or None, got {self.top_db}")
-
-    @property
-    def n_features(self) -> int:
-        """Rows of the feature matrix: mel bands or MFCC coefficients."""
-        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
-
-    def frames_for(self, seconds: float) -> int:
-        """Number of frames (centred STFT) for a clip of ``seconds``."""
-        return int(round(seconds * self.sample_rate)) // self.hop_length + 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown feature settings: {sorted(unknown)}")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys), also the basis of :meth:`digest`."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> FeatureConfig:
-        """Parse the output of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
-
-    def digest(self) -> str:
-        """Short stable hash of the settings, used in cache keys."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+from genrenet.features.config import FeatureConfig
+from genrenet.features.filters import dct_matrix, hann_window, mel_filterbank
 
 
 class LogMel(nn.Module):
@@ -101,16 +28,10 @@ class LogMel(nn.Module):
         super().__init__()
         self.config = config or FeatureConfig()
         c = self.config
-        window = librosa.filters.get_window(c.window, c.n_fft, fftbins=True)
-        self.register_buffer(
-            "window", torch.from_numpy(window.astype(np.float32)), persistent=False
-        )
-        mel = librosa.filters.mel(
-            sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
-        )
-        self.register_buffer(
-            "mel_basis", torch.from_numpy(mel.astype(np.float32)), persistent=False
-        )
+        window = hann_window(c.n_fft)
+        self.register_buffer("window", torch.from_numpy(window), persistent=False)
+        mel = mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax)
+        self.register_buffer("mel_basis", torch.from_numpy(mel), persistent=False)
 
     def power_mel(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
         """Mel power spectrogram ``[batch, n_mels, frames]`` (librosa's melspectrogram).
@@ -146,8 +67,7 @@ class MFCC(nn.Module):
         super().__init__()
         self.config = config or FeatureConfig(kind="mfcc")
         self.logmel = LogMel(self.config)
-        dct = scipy.fft.dct(np.eye(self.config.n_mels), type=2, norm="ortho", axis=0)
-        dct = dct[: self.config.n_mfcc].astype(np.float32)
+        dct = dct_matrix(self.config.n_mfcc, self.config.n_mels)
         self.register_buffer("dct", torch.from_numpy(dct), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
