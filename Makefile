@@ -17,9 +17,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/genrenet synth $(DEMO_DIR)/synthetic --genres 8 --clips 20 --seconds 10
-	$(BIN)/genrenet extract $(DEMO_DIR)/synthetic --cache $(DEMO_DIR)/cache
-	$(BIN)/genrenet info $(DEMO_DIR)/synthetic
+	$(BIN)/genrenet demo --out $(DEMO_DIR)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -30,6 +28,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python benchmarks/predict.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info src/*.egg-info .pytest_cache
