@@ -1,2 +1,3 @@
 """genrenet: music genre classification."""
+
 __version__ = "0.1.0"
