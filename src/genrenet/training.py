@@ -7,6 +7,7 @@ CSV metrics per epoch (TensorBoard too when installed); resumable from the last 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,6 +175,19 @@ class TrainResult:
     epochs_run: int
 
 
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's tip advertising its cloud logger: not something our users asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _silence_adverts() -> None:
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in logger.filters):
+        logger.addFilter(_NoAdverts())
+
+
 def balanced_class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Weights inversely proportional to class frequency (mean 1), for unbalanced data."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
@@ -232,6 +246,7 @@ def fit_model(
         loggers.append(L.pytorch.loggers.TensorBoardLogger(out_dir, name="logs", version=""))
     except ImportError:
         pass
+    _silence_adverts()
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
         max_time=None if config.max_minutes is None else {"minutes": config.max_minutes},
@@ -250,6 +265,7 @@ def fit_model(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*deterministic.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         trainer.fit(
             module,
             train_loader,
