@@ -82,6 +82,22 @@ class Classifier:
         self.history: list[dict[str, float]] = []
 
     # -- construction -----------------------------------------------------------------------
+    def clone(self, **changes: Any) -> Classifier:
+        """A fresh, untrained classifier with the same settings (``changes`` override them)."""
+        settings = self.train_config.to_dict()
+        settings.update(changes)
+        model = settings.pop("model")
+        model_kwargs = settings.pop("model_kwargs")
+        crop_seconds = settings.pop("crop_seconds")
+        features = settings.pop("features", self.feature_config)
+        return type(self)(
+            model=model,
+            features=features,
+            crop_seconds=crop_seconds,
+            model_kwargs=model_kwargs,
+            **settings,
+        )
+
     @property
     def patch_frames(self) -> int:
         """Frames per model input patch."""

@@ -92,7 +92,7 @@ def train_on_collection(
     classifier: Classifier,
     data: str | Path | Collection,
     out_dir: str | Path | None = None,
-    split: str | Path = "auto",
+    split: str | Path | Split = "auto",
     cache: Path | None = None,
     workers: int = 2,
     resume: bool = False,
@@ -100,15 +100,37 @@ def train_on_collection(
     on_extract: Callable[[Path, str], None] | None = None,
 ) -> TrainOutcome:
     """Train ``classifier`` on ``data`` and evaluate it on the held-out test tracks."""
-    from genrenet.training import fit_model
-
     collection = _as_collection(data)
     store = FeatureStore(classifier.feature_config, cache)
     loaded = load_tracks(collection, store, workers, on_extract)
     if len(loaded.collection) < 2:
         raise ValueError(f"{collection.name}: fewer than two readable tracks, nothing to train on")
+    chosen = (
+        split
+        if isinstance(split, Split)
+        else make_split(loaded.collection, split, seed=classifier.train_config.seed)
+    )
+    source = str(data if not isinstance(data, Collection) else data.name)
+    return train_on_split(classifier, loaded, chosen, out_dir, resume, progress, source)
+
+
+def train_on_split(
+    classifier: Classifier,
+    loaded: LoadedTracks,
+    chosen: Split,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    source: str | None = None,
+) -> TrainOutcome:
+    """Fit on ``chosen.train`` (early stopping on ``chosen.valid``), evaluate on ``chosen.test``.
+
+    The building block of ``train`` and of cross-validation: tracks are loaded once, each fold
+    is one call. With ``out_dir`` the bundle, split, metrics and plots are written there.
+    """
+    from genrenet.training import fit_model
+
     usable = loaded.collection
-    chosen = make_split(usable, split, seed=classifier.train_config.seed)
     classifier.labels = usable.labels
     label_index = {label: i for i, label in enumerate(classifier.labels)}
 
@@ -137,7 +159,7 @@ def train_on_collection(
     classifier.normalizer = result.normalizer
     classifier.history = result.history
     classifier.metadata = {
-        "data": str(data if not isinstance(data, Collection) else data.name),
+        "data": source or usable.name,
         "source_kind": usable.kind,
         "split": {
             "method": chosen.method,
