@@ -189,3 +189,54 @@ def test_predict_long_file_streams_and_evaluate_cli(trained, synthetic, tmp_path
     assert (tmp_path / "ev" / "confusion_matrix.png").exists()
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["track"]["n"] == GENRES * 12
+
+
+def test_train_cli_writes_run_and_resumes(synthetic, tmp_path) -> None:
+    out = tmp_path / "run"
+    common = [
+        "train",
+        str(synthetic),
+        "--model",
+        "lenet5",
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--crop-seconds",
+        "1.0",
+        "--batch-size",
+        "8",
+        "--split",
+        "stratified",
+        "--model-arg",
+        "dropout_scale=0.5",
+    ]
+    first = CliRunner().invoke(app, [*common, "--epochs", "2"])
+    assert first.exit_code == 0, first.output
+    assert "held-out test tracks (stratified split)" in first.stdout
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["architecture"] == {"name": "lenet5", "kwargs": {"dropout_scale": 0.5}}
+    assert config["training"]["epochs_run"] == 2
+    resumed = CliRunner().invoke(app, [*common, "--epochs", "3", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["training"]["epochs_run"] == 3
+    epochs = [row["epoch"] for row in json.loads(json.dumps(_history(out)))]
+    assert epochs == [0.0, 1.0, 2.0]
+
+
+def _history(run: Path) -> list[dict]:
+    from genrenet.evaluation import load_history, merge_history
+
+    return merge_history(load_history(run / "logs" / "metrics.csv"))
+
+
+def test_train_cli_rejects_bad_options(synthetic, tmp_path) -> None:
+    bad_model = CliRunner().invoke(
+        app, ["train", str(synthetic), "--model", "vgg99", "--out", str(tmp_path / "x")]
+    )
+    assert bad_model.exit_code == 2 and "unknown model" in bad_model.stderr
+    bad_arg = CliRunner().invoke(
+        app, ["train", str(synthetic), "--model-arg", "oops", "--out", str(tmp_path / "y")]
+    )
+    assert bad_arg.exit_code == 2 and "key=value" in bad_arg.stderr

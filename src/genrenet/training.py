@@ -7,7 +7,10 @@ CSV metrics per epoch (TensorBoard too when installed); resumable from the last 
 
 from __future__ import annotations
 
+import csv
 import logging
+import math
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -261,11 +264,15 @@ def fit_model(
         num_sanity_val_steps=0,
     )
     last = ckpt_dir / "last.ckpt"
+    metrics_csv = out_dir / "logs" / "metrics.csv"
+    resuming = resume and last.exists()
+    earlier_rows = load_history(metrics_csv) if resuming and metrics_csv.exists() else []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*deterministic.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         trainer.fit(
             module,
             train_loader,
@@ -279,8 +286,24 @@ def fit_model(
             {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
         )
     model.eval()
-    metrics_csv = out_dir / "logs" / "metrics.csv"
+    if earlier_rows:
+        _prepend_rows(metrics_csv, earlier_rows)
     history = merge_history(load_history(metrics_csv)) if metrics_csv.exists() else []
     return TrainResult(
         model, normalizer, history, best_epoch(history) if history else None, trainer.current_epoch
     )
+
+
+def _prepend_rows(metrics_csv: Path, earlier: list[dict[str, str]]) -> None:
+    """Put back the epochs logged before a resume (Lightning's CSV logger starts a new file)."""
+    current = load_history(metrics_csv) if metrics_csv.exists() else []
+    first_new = min((float(r["epoch"]) for r in current if r.get("epoch")), default=math.inf)
+    kept = [r for r in earlier if r.get("epoch") and float(r["epoch"]) < first_new]
+    rows = kept + current
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    tmp = metrics_csv.with_name(f".{metrics_csv.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, metrics_csv)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from genrenet import audio
+from genrenet.augment import WaveformVariant
 from genrenet.data.tracks import Skipped
 from genrenet.features.config import FeatureConfig
 
@@ -182,6 +184,172 @@ class FeatureStore:
         except OSError as err:
             return f"cannot be read or cached ({err.strerror or err})"
         return None
+
+    # --- augmented variants (waveform augmentation of training tracks) ---------------------------
+
+    def variant_entry_path(self, path: Path, variant: WaveformVariant) -> Path:
+        """Where the features of ``variant`` of ``path`` live: the plain key plus the variant id.
+
+        E.g. ``<key>@pitch+4.npy`` beside the plain ``<key>.npy``; a changed file or setting
+        invalidates its variants exactly as it invalidates the plain entry.
+        """
+        key = self.key(Path(path))
+        return self.folder / key[:2] / f"{key}@{variant.id}.npy"
+
+    def get_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray | None:
+        """Cached features of ``variant`` of ``path`` or None; a corrupt entry is removed."""
+        entry = self.variant_entry_path(Path(path), variant)
+        if not entry.exists():
+            return None
+        try:
+            return np.load(entry, allow_pickle=False)
+        except (OSError, ValueError):
+            entry.unlink(missing_ok=True)
+            return None
+
+    def compute_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray:
+        """Decode ``path``, apply ``variant`` (seeded by path and variant id), compute features."""
+        sr = self.config.sample_rate
+        y = audio.load(path, sr=sr, min_duration=self.config.n_fft / sr)
+        y = variant.apply(y, sr, seed=variant.seed_for(path))
+        import torch
+
+        if self._frontend is None:
+            from genrenet.features.frontends import frontend
+
+            self._frontend = frontend(self.config)
+        with torch.no_grad():
+            return self._frontend(torch.from_numpy(np.ascontiguousarray(y))).numpy()
+
+    def put_variant(self, path: Path, variant: WaveformVariant, feats: np.ndarray) -> Path:
+        """Write the features of ``variant`` of ``path`` atomically; returns the entry's path."""
+        entry = self.variant_entry_path(Path(path), variant)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        self._write_manifest()
+        _save_atomic(entry, feats)
+        return entry
+
+    def extract_variants(
+        self,
+        paths: Sequence[Path],
+        variants: Sequence[WaveformVariant],
+        workers: int = 2,
+        on_done: Callable[[Path, str], None] | None = None,
+    ) -> ExtractionReport:
+        """Make sure every (path, variant) pair is cached; failures reported, not raised.
+
+        Each pair is computed once (later calls are served from the cache). ``workers > 1``
+        runs pairs on that many *processes* (when there are enough pairs to repay their start,
+        :data:`_PROCESS_MIN_PAIRS`): librosa's phase vocoder loops over frames in Python holding
+        the GIL, so threads do not speed it up. Scripts that call this with ``workers > 1``
+        need the usual ``if __name__ == "__main__":`` guard (the workers are spawned).
+        ``on_done(path, status)`` is called once per pair, so ``len(paths) * len(variants)``
+        times; in the report a path appears once per variant, and a failure's reason starts
+        with the variant id.
+        """
+        report = ExtractionReport()
+        todo: list[tuple[Path, WaveformVariant]] = []
+        for path in paths:
+            path = Path(path)
+            for variant in variants:
+                try:
+                    audio.check_file(path)
+                    exists = self.variant_entry_path(path, variant).exists()
+                except audio.AudioError as err:
+                    report.failed.append(Skipped(path, f"{variant.id}: {err.reason}"))
+                    _notify(on_done, path, "failed")
+                    continue
+                if exists:
+                    report.cached.append(path)
+                    _notify(on_done, path, "cached")
+                else:
+                    todo.append((path, variant))
+        for (path, variant), error in self._run_variants(todo, workers):
+            if error is None:
+                report.computed.append(path)
+                _notify(on_done, path, "computed")
+            else:
+                report.failed.append(Skipped(path, f"{variant.id}: {error}"))
+                _notify(on_done, path, "failed")
+        return report
+
+    def _extract_variant_one(self, path: Path, variant: WaveformVariant) -> str | None:
+        """Compute and store one variant; the reason in words on failure."""
+        try:
+            self.put_variant(path, variant, self.compute_variant(path, variant))
+        except audio.AudioError as err:
+            return err.reason
+        except OSError as err:
+            return f"cannot be read or cached ({err.strerror or err})"
+        except Exception as err:  # noqa: BLE001 - librosa raises its own types; we name them
+            return f"augmentation failed ({type(err).__name__}: {err})"
+        return None
+
+    def _run_variants(
+        self, todo: list[tuple[Path, WaveformVariant]], workers: int
+    ) -> Iterable[tuple[tuple[Path, WaveformVariant], str | None]]:
+        """Compute the pairs here (one worker) or on spawned processes, yielding as they finish."""
+        if not todo:
+            return
+        if workers <= 1 or len(todo) < _PROCESS_MIN_PAIRS:
+            for pair in todo:
+                yield pair, self._extract_variant_one(*pair)
+            return
+        context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP is unsafe
+        config = self.config.to_json()
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)),
+            mp_context=context,
+            initializer=_variant_worker_init,
+        ) as pool:
+            futures = {
+                pool.submit(
+                    _variant_worker, config, str(self.root), str(path), variant.kind, variant.value
+                ): (path, variant)
+                for path, variant in todo
+            }
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+
+def _save_atomic(entry: Path, feats: np.ndarray) -> None:
+    """Write ``feats`` as float32 ``.npy`` to a temporary name in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, entry)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_PROCESS_MIN_PAIRS = 32
+"""Fewer (path, variant) pairs than this run in-process: a spawned worker must import torch and
+librosa (seconds), which only a batch of 0.1-0.4 s pairs per worker repays."""
+
+_WORKER_STORES: dict[tuple[str, str], FeatureStore] = {}
+"""One store (and front end) per settings and root in each variant worker process."""
+
+
+def _variant_worker_init() -> None:
+    """Variant worker start-up: one torch thread, since the parallelism is across processes."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _variant_worker(config_json: str, root: str, path: str, kind: str, value: float) -> str | None:
+    """Compute and store one (path, variant) pair in a worker process; the error reason or None."""
+    store = _WORKER_STORES.get((config_json, root))
+    if store is None:
+        store = FeatureStore(FeatureConfig.from_json(config_json), Path(root))
+        _WORKER_STORES[(config_json, root)] = store
+    return store._extract_variant_one(Path(path), WaveformVariant(kind, value))
 
 
 def _notify(callback: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
