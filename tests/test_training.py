@@ -240,3 +240,80 @@ def test_train_cli_rejects_bad_options(synthetic, tmp_path) -> None:
         app, ["train", str(synthetic), "--model-arg", "oops", "--out", str(tmp_path / "y")]
     )
     assert bad_arg.exit_code == 2 and "key=value" in bad_arg.stderr
+
+
+def test_waveform_augmentation_touches_training_tracks_only(synthetic, tmp_path) -> None:
+    from genrenet.augment import AugmentConfig
+    from genrenet.data.store import FeatureStore
+
+    clf = Classifier(
+        model="lenet5",
+        crop_seconds=1.0,
+        max_epochs=1,
+        batch_size=8,
+        crops_per_track=1,
+        augment="noise,specaugment,mixup",
+    )
+    outcome = clf.fit(synthetic, out_dir=tmp_path / "run", cache=tmp_path / "c", progress=False)
+    store = FeatureStore(clf.feature_config, tmp_path / "c")
+    variant = AugmentConfig.parse("noise").variants()[0]
+    tracks = sorted(p for p in synthetic.rglob("*.wav"))
+    by_id = {p.relative_to(synthetic).as_posix(): p for p in tracks}
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    for track_id in split["train"]:
+        assert store.variant_entry_path(by_id[track_id], variant).exists()
+    for track_id in split["valid"] + split["test"]:
+        assert not store.variant_entry_path(by_id[track_id], variant).exists()
+    assert "noise" in outcome.classifier.metadata["augment"]
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["training"]["config"]["augment"]["methods"] == ["noise", "specaugment", "mixup"]
+
+
+def test_batch_augmentation_only_in_training_steps() -> None:
+    import torch
+
+    from genrenet.augment import AugmentConfig
+    from genrenet.training import GenreModule, TrainConfig
+
+    seen = []
+
+    class Record(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return torch.zeros(len(x), 3, requires_grad=True)
+
+    config = TrainConfig(augment=AugmentConfig.parse("specaugment,mixup").to_dict())
+    module = GenreModule(Record(), config, n_classes=3)
+    module.log = lambda *a, **k: None
+    x = torch.randn(4, 1, 40, 50)
+    y = torch.tensor([0, 1, 2, 0])
+    module._step((x, y), "val")
+    assert torch.equal(seen[-1], x)
+    module._step((x, y), "train")
+    assert not torch.equal(seen[-1], x)
+
+
+def test_cv_cli_on_two_folds(synthetic, tmp_path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "cv",
+            str(synthetic),
+            "--folds",
+            "2",
+            "--model",
+            "lenet5",
+            "--epochs",
+            "1",
+            "--crop-seconds",
+            "1.0",
+            "--out",
+            str(tmp_path / "cv"),
+            "--cache",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert len(cv["folds"]) == 2
+    assert "mean ± std" in result.stdout

@@ -64,8 +64,14 @@ class Classifier:
         model_kwargs: dict[str, Any] | None = None,
         **train_options: Any,
     ) -> None:
+        from genrenet.augment import AugmentConfig
         from genrenet.training import TrainConfig
 
+        augment = train_options.get("augment")
+        if isinstance(augment, str):
+            train_options["augment"] = AugmentConfig.from_option(augment).to_dict()
+        elif isinstance(augment, AugmentConfig):
+            train_options["augment"] = augment.to_dict()
         self.feature_config = (
             features if isinstance(features, FeatureConfig) else FeatureConfig(kind=features)
         )

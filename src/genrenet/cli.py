@@ -221,72 +221,114 @@ def _parse_model_args(pairs: list[str]) -> dict:
     return out
 
 
+# Options shared by train, cv and grid-style commands.
+ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
+FeaturesOpt = Annotated[FeatureKind, typer.Option(help="Feature kind.")]
+EpochsOpt = Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")]
+BatchOpt = Annotated[int, typer.Option(help="Batch size.")]
+LrOpt = Annotated[float, typer.Option(help="Learning rate.")]
+OptimizerOpt = Annotated[str, typer.Option(help="adam or adamw.")]
+DecayOpt = Annotated[float, typer.Option(help="Weight decay.")]
+CropOpt = Annotated[float, typer.Option(help="Seconds per training crop / patch.")]
+CropsOpt = Annotated[int, typer.Option(help="Random crops per track per epoch.")]
+PatienceOpt = Annotated[int, typer.Option(help="Early-stopping patience (epochs).")]
+WeightsOpt = Annotated[bool, typer.Option(help="Weight classes by inverse frequency.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+MinutesOpt = Annotated[float | None, typer.Option(help="Stop training after this long.")]
+ModelArgOpt = Annotated[
+    list[str] | None, typer.Option(help="Architecture option key=value (repeatable).")
+]
+AugmentOpt = Annotated[
+    str,
+    typer.Option(
+        help="Augment training tracks: a comma list of pitch, stretch, noise, specaugment, "
+        "mixup, or a .toml/.json file of settings; 'none' for no augmentation."
+    ),
+]
+CacheOpt = Annotated[Path | None, typer.Option(help="Feature cache folder.")]
+WorkersOpt = Annotated[int, typer.Option(help="Parallel workers for feature extraction.")]
+
+
+def build_classifier(
+    model: str,
+    features: FeatureKind,
+    crop_seconds: float,
+    model_arg: list[str] | None,
+    augment: str,
+    **train_options,
+):
+    """A Classifier from command-line options; bad values become one clear message (exit 2)."""
+    from genrenet.classifier import Classifier
+
+    try:
+        return Classifier(
+            model=model,
+            features=features.value,
+            crop_seconds=crop_seconds,
+            model_kwargs=_parse_model_args(model_arg or []),
+            augment=augment,
+            **train_options,
+        )
+    except (ValueError, TypeError) as err:
+        raise fail(str(err), 2) from None
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
-    model: Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")] = "resnet",
-    features: Annotated[FeatureKind, typer.Option(help="Feature kind.")] = FeatureKind.logmel,
+    model: ModelOpt = "resnet",
+    features: FeaturesOpt = FeatureKind.logmel,
     out: Annotated[Path, typer.Option(help="Run folder: model, metrics, plots, logs.")] = Path(
         "runs/latest"
     ),
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option(help="adam or adamw.")] = "adam",
-    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
-    crop_seconds: Annotated[float, typer.Option(help="Seconds per training crop / patch.")] = 3.0,
-    crops_per_track: Annotated[int, typer.Option(help="Random crops per track per epoch.")] = 4,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 10,
+    epochs: EpochsOpt = 60,
+    batch_size: BatchOpt = 32,
+    lr: LrOpt = 1e-3,
+    optimizer: OptimizerOpt = "adam",
+    weight_decay: DecayOpt = 0.0,
+    crop_seconds: CropOpt = 3.0,
+    crops_per_track: CropsOpt = 4,
+    patience: PatienceOpt = 10,
     split: Annotated[
         str,
         typer.Option(
             help="auto, stratified, grouped, filtered, source, or a split file (JSON or CSV)."
         ),
     ] = "auto",
-    class_weights: Annotated[
-        bool, typer.Option(help="Weight classes by inverse frequency.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="Stop training after this long.")
-    ] = None,
-    model_arg: Annotated[
-        list[str] | None, typer.Option(help="Architecture option key=value (repeatable).")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Resume from the run folder's last checkpoint.")
-    ] = False,
-    cache: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel workers for feature extraction.")] = (
-        _default_workers()
+    class_weights: WeightsOpt = False,
+    seed: SeedOpt = 0,
+    max_minutes: MinutesOpt = None,
+    model_arg: ModelArgOpt = None,
+    augment: AugmentOpt = "none",
+    resume: Annotated[bool, typer.Option(help="Resume from the run folder's last checkpoint.")] = (
+        False
     ),
+    cache: CacheOpt = None,
+    workers: WorkersOpt = _default_workers(),
 ) -> None:
     """Train a genre classifier, evaluate it on held-out tracks, write the run folder."""
-    from genrenet.classifier import Classifier
-
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
+    clf = build_classifier(
+        model,
+        features,
+        crop_seconds,
+        model_arg,
+        augment,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        max_epochs=epochs,
+        crops_per_track=crops_per_track,
+        patience=patience,
+        class_weights=class_weights,
+        seed=seed,
+        max_minutes=max_minutes,
+    )
+    split_arg = Path(split) if split not in SPLIT_CHOICES else split
     try:
-        clf = Classifier(
-            model=model,
-            features=features.value,
-            crop_seconds=crop_seconds,
-            model_kwargs=_parse_model_args(model_arg or []),
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            max_epochs=epochs,
-            crops_per_track=crops_per_track,
-            patience=patience,
-            class_weights=class_weights,
-            seed=seed,
-            max_minutes=max_minutes,
-        )
-        split_arg = Path(split) if split not in SPLIT_CHOICES else split
         with progress_bar("extracting features", len(collection.tracks)) as advance:
-            from genrenet.experiment import load_tracks  # noqa: F401 - fail early on import errors
-
             outcome = clf.fit(
                 collection,
                 out_dir=out,
@@ -302,10 +344,211 @@ def train(
     for note in outcome.split.notes:
         errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     print_evaluation(outcome.evaluation, f"held-out test tracks ({outcome.split.method} split)")
+    console.print(f"augmentation: {clf.metadata.get('augment', 'none')}")
     console.print(f"model and report written to {out}")
     report_skipped(outcome.skipped)
     if outcome.skipped:
         raise typer.Exit(1)
+
+
+def _print_fold(fold) -> None:
+    """One line per finished cross-validation fold."""
+    reused = " (reused)" if fold.reused else ""
+    console.print(
+        f"fold {fold.index}: track accuracy {fold.track['accuracy']:.1%}, "
+        f"macro F1 {fold.track['macro_f1']:.3f}, {fold.n_test} test tracks{reused}"
+    )
+
+
+@app.command("cv")
+def cross_validation(
+    data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
+    folds: Annotated[int, typer.Option(help="Number of folds (each track is tested once).")] = 5,
+    out: Annotated[
+        Path, typer.Option(help="Folder: a run per fold, cv.json, cv.md, pooled confusion.")
+    ] = Path("runs/cv"),
+    model: ModelOpt = "resnet",
+    features: FeaturesOpt = FeatureKind.logmel,
+    epochs: EpochsOpt = 60,
+    batch_size: BatchOpt = 32,
+    lr: LrOpt = 1e-3,
+    optimizer: OptimizerOpt = "adam",
+    weight_decay: DecayOpt = 0.0,
+    crop_seconds: CropOpt = 3.0,
+    crops_per_track: CropsOpt = 4,
+    patience: PatienceOpt = 10,
+    class_weights: WeightsOpt = False,
+    seed: SeedOpt = 0,
+    max_minutes: MinutesOpt = None,
+    model_arg: ModelArgOpt = None,
+    augment: AugmentOpt = "none",
+    leaky: Annotated[
+        bool,
+        typer.Option(help="Also score a segment-level split (songs on both sides): the inflation."),
+    ] = False,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = _default_workers(),
+) -> None:
+    """k-fold cross-validation by track (by artist when known): mean ± std, pooled confusion.
+
+    Rerun with the same --out to resume: finished folds are reused, not retrained.
+    """
+    from genrenet.crossval import cross_validate
+
+    collection = open_or_fail(data)
+    report_warnings(collection.warnings)
+    clf = build_classifier(
+        model,
+        features,
+        crop_seconds,
+        model_arg,
+        augment,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        max_epochs=epochs,
+        crops_per_track=crops_per_track,
+        patience=patience,
+        class_weights=class_weights,
+        seed=seed,
+        max_minutes=max_minutes,
+    )
+    try:
+        with progress_bar("extracting features", len(collection.tracks)) as advance:
+            result = cross_validate(
+                clf,
+                collection,
+                n_folds=folds,
+                out_dir=out,
+                cache=cache,
+                workers=workers,
+                seed=seed,
+                progress=errors.is_terminal,
+                leaky=leaky,
+                on_fold=_print_fold,
+                on_extract=advance,
+            )
+    except ValueError as err:
+        raise fail(str(err), 2) from None
+    for note in result.notes:
+        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    print_cv(result)
+    console.print(f"cv.json, cv.md, pooled confusion matrices and fold runs written to {out}")
+    report_skipped(result.skipped)
+    if result.skipped:
+        raise typer.Exit(1)
+
+
+def print_cv(result) -> None:
+    """Per-fold figures, mean ± std, pooled figures and the leaky contrast, as tables."""
+    settings = result.settings
+    table = Table(title=f"{settings['folds']}-fold cross-validation ({settings['split']})")
+    for name in ("fold", "test tracks", "track acc", "macro F1", "top-3", "segment acc"):
+        table.add_column(name, justify="right")
+    for fold in result.folds:
+        row = fold.row()
+        table.add_row(
+            str(row["fold"]),
+            str(row["test"]),
+            f"{row['track_accuracy']:.1%}",
+            f"{row['track_macro_f1']:.3f}",
+            f"{row['track_top_3_accuracy']:.1%}",
+            f"{row['segment_accuracy']:.1%}",
+        )
+    s = result.summary
+    table.add_row(
+        "[bold]mean ± std",
+        "",
+        f"[bold]{s['track_accuracy_mean']:.1%} ± {s['track_accuracy_std']:.1%}",
+        f"[bold]{s['track_macro_f1_mean']:.3f} ± {s['track_macro_f1_std']:.3f}",
+        f"{s['track_top_3_accuracy_mean']:.1%}",
+        f"{s['segment_accuracy_mean']:.1%}",
+    )
+    console.print(table)
+    pooled = result.pooled["track"]
+    console.print(
+        f"pooled over folds: track accuracy {pooled['accuracy']:.1%}, "
+        f"macro F1 {pooled['macro_f1']:.3f} ({pooled['n']} tracks)"
+    )
+    if result.leaky:
+        lk = result.leaky
+        console.print(
+            f"segment accuracy, leaky split {lk['leaky_segment_accuracy']:.1%} vs honest "
+            f"{lk['honest_segment_accuracy']:.1%}: inflated by {lk['inflation_pp']:+.1f} points"
+        )
+
+
+@app.command("grid")
+def grid_search(
+    data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
+    grid_file: Annotated[
+        Path,
+        typer.Option("--grid", help="TOML: folds, seed, [grid] value lists, [fixed] settings."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder: grid.json, results.csv, results.md, cells/<id>/.")
+    ] = Path("runs/grid"),
+    folds: Annotated[
+        int | None, typer.Option(help="Folds per cell (default: the grid file's, else 5).")
+    ] = None,
+    cache: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers for feature extraction.")] = (
+        _default_workers()
+    ),
+) -> None:
+    """Grid search: every combination scored by k-fold CV, best first; rerun to resume."""
+    from dataclasses import replace
+
+    from genrenet.grid import load_grid, run_grid
+
+    try:
+        spec = load_grid(grid_file)
+    except ValueError as err:
+        raise fail(str(err), 2) from None
+    if folds is not None:
+        if folds < 2:
+            raise fail("--folds must be at least 2", 2)
+        spec = replace(spec, folds=folds)
+    collection = open_or_fail(data)
+    report_warnings(collection.warnings)
+    n_cells = len(spec.cells())
+    console.print(f"{n_cells} cells x {spec.folds} folds; results in {out}")
+    done = []
+
+    def cell_done(row: dict) -> None:
+        done.append(row)
+        console.print(
+            f"cell {len(done)}/{n_cells} {row['id']}: track accuracy "
+            f"{row['track_accuracy_mean']:.1%} ± {row['track_accuracy_std']:.1%}"
+        )
+
+    try:
+        rows = run_grid(
+            collection,
+            spec,
+            out,
+            cache=cache,
+            workers=workers,
+            progress=errors.is_terminal,
+            on_cell=cell_done,
+        )
+    except ValueError as err:
+        raise fail(str(err), 2) from None
+    table = Table(title=f"grid search, {spec.folds}-fold CV, best first")
+    keys = sorted(spec.grid)
+    for name in ("rank", *keys, "track acc", "macro F1", "cell"):
+        table.add_column(name, justify="left" if name in (*keys, "cell") else "right")
+    for row in rows:
+        table.add_row(
+            str(row["rank"]),
+            *[str(row["params"].get(k)) for k in keys],
+            f"{row['track_accuracy_mean']:.1%} ± {row['track_accuracy_std']:.1%}",
+            f"{row['track_macro_f1_mean']:.3f} ± {row['track_macro_f1_std']:.3f}",
+            row["id"],
+        )
+    console.print(table)
+    console.print(f"results.csv and results.md written to {out}")
 
 
 SPLIT_CHOICES = ("auto", "stratified", "grouped", "filtered", "source")

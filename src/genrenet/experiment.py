@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from genrenet.augment import AugmentConfig
 from genrenet.data import Collection, Skipped, open_collection
 from genrenet.data.splits import Split, make_split
 from genrenet.data.store import FeatureStore
@@ -44,6 +45,8 @@ class LoadedTracks:
     collection: Collection
     matrices: list[np.ndarray]
     skipped: list[Skipped]
+    store: FeatureStore | None = None
+    workers: int = 2
 
 
 def load_tracks(
@@ -60,7 +63,32 @@ def load_tracks(
     usable = Collection(
         collection.name, tracks, collection.skipped, collection.warnings, collection.kind
     )
-    return LoadedTracks(usable, matrices, list(collection.skipped) + report.failed)
+    return LoadedTracks(usable, matrices, list(collection.skipped) + report.failed, store, workers)
+
+
+def augmented_versions(
+    loaded: LoadedTracks,
+    train: list[int],
+    augment: AugmentConfig,
+    on_extract: Callable[[Path, str], None] | None = None,
+) -> list[list[np.ndarray]] | None:
+    """Waveform-augmented feature matrices of the training tracks (never valid/test ones).
+
+    Variants are computed once and kept in the feature store, so cross-validation folds and
+    later runs reuse them; a variant that fails for a track is left out for that track.
+    """
+    variants = augment.variants()
+    if not variants:
+        return None
+    if loaded.store is None:
+        raise ValueError("waveform augmentation needs the tracks' feature store")
+    paths = [loaded.collection.tracks[i].path for i in train]
+    loaded.store.extract_variants(paths, variants, workers=loaded.workers, on_done=on_extract)
+    versions = []
+    for path in paths:
+        entries = [loaded.store.variant_entry_path(path, v) for v in variants]
+        versions.append([np.load(e, mmap_mode="r") for e in entries if e.exists()])
+    return versions
 
 
 def _as_collection(data: str | Path | Collection) -> Collection:
@@ -111,7 +139,9 @@ def train_on_collection(
         else make_split(loaded.collection, split, seed=classifier.train_config.seed)
     )
     source = str(data if not isinstance(data, Collection) else data.name)
-    return train_on_split(classifier, loaded, chosen, out_dir, resume, progress, source)
+    return train_on_split(
+        classifier, loaded, chosen, out_dir, resume, progress, source, on_extract=on_extract
+    )
 
 
 def train_on_split(
@@ -122,6 +152,7 @@ def train_on_split(
     resume: bool = False,
     progress: bool = True,
     source: str | None = None,
+    on_extract: Callable[[Path, str], None] | None = None,
 ) -> TrainOutcome:
     """Fit on ``chosen.train`` (early stopping on ``chosen.valid``), evaluate on ``chosen.test``.
 
@@ -145,6 +176,8 @@ def train_on_split(
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     classifier.network = classifier._build_network()
+    augment = AugmentConfig.from_dict(classifier.train_config.augment)
+    variants = augmented_versions(loaded, chosen.train, augment, on_extract)
     result = fit_model(
         classifier.network,
         part(chosen.train),
@@ -154,6 +187,8 @@ def train_on_split(
         run_dir,
         resume=resume,
         progress=progress,
+        n_classes=len(classifier.labels),
+        train_variants=variants,
     )
     classifier.network = result.model
     classifier.normalizer = result.normalizer
@@ -170,6 +205,7 @@ def train_on_split(
         },
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "augment": augment.describe(),
     }
     test_m, _ = part(chosen.test)
     evaluation = evaluate_matrices(

@@ -46,6 +46,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     max_minutes: float | None = None
+    augment: dict[str, Any] = field(default_factory=dict)
+    """``AugmentConfig.to_dict()``; empty means no augmentation."""
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -63,10 +65,17 @@ class TrainConfig:
 
 
 class CropDataset(Dataset):
-    """``crops_per_track`` random crops of every training track; new crops every epoch."""
+    """``crops_per_track`` random crops of every training track; new crops every epoch.
 
-    def __init__(self, matrices, labels, patch_frames, crops_per_track, normalizer, seed) -> None:
-        self.matrices = matrices
+    ``variants[i]`` lists augmented versions of track ``i`` (pitch-shifted, stretched, noisy);
+    each crop is then taken from the original or one of its versions at random, so an epoch
+    stays the same size with or without augmentation.
+    """
+
+    def __init__(
+        self, matrices, labels, patch_frames, crops_per_track, normalizer, seed, variants=None
+    ) -> None:
+        self.versions = [[m, *(variants[i] if variants else [])] for i, m in enumerate(matrices)]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.patch_frames = patch_frames
         self.crops_per_track = crops_per_track
@@ -75,12 +84,14 @@ class CropDataset(Dataset):
         self.epoch = 0
 
     def __len__(self) -> int:
-        return len(self.matrices) * self.crops_per_track
+        return len(self.versions) * self.crops_per_track
 
     def __getitem__(self, i: int):
-        track = i % len(self.matrices)
+        track = i % len(self.versions)
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        crop = random_crop(self.matrices[track], self.patch_frames, rng)
+        versions = self.versions[track]
+        source = versions[int(rng.integers(len(versions)))] if len(versions) > 1 else versions[0]
+        crop = random_crop(source, self.patch_frames, rng)
         return torch.from_numpy(self.normalizer(crop)[None]), int(self.labels[track])
 
 
@@ -111,10 +122,17 @@ class WindowDataset(Dataset):
 class GenreModule(L.LightningModule):
     """Loss, accuracy and optimiser around a plain ``nn.Module`` genre classifier."""
 
-    def __init__(self, model: nn.Module, config: TrainConfig, class_weights=None) -> None:
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, n_classes: int, class_weights=None
+    ) -> None:
+        from genrenet.augment import AugmentConfig
+
         super().__init__()
         self.model = model
         self.config = config
+        self.n_classes = n_classes
+        self.augment = AugmentConfig.from_dict(config.augment)
+        self._augment_rng = torch.Generator().manual_seed(config.seed + 1)
         weight = (
             None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         )
@@ -123,10 +141,24 @@ class GenreModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def _augment_batch(self, x: torch.Tensor, y: torch.Tensor):
+        """SpecAugment masks and mixup, on training batches only (inputs are normalised)."""
+        from genrenet.augment import mixup, spec_augment
+
+        target = y
+        if self.augment.specaugment:
+            x = spec_augment(x, self._augment_rng, self.augment)
+        if self.augment.mixup:
+            x, target = mixup(x, y, self.n_classes, self.augment.mixup_alpha, self._augment_rng)
+        return x, target
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
+        target = y
+        if stage == "train":
+            x, target = self._augment_batch(x, y)
         logits = self.model(x)
-        loss = self.loss_fn(logits, y)
+        loss = self.loss_fn(logits, target)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = stage == "train"
         self.log(
@@ -207,21 +239,32 @@ def fit_model(
     out_dir: Path,
     resume: bool = False,
     progress: bool = True,
+    n_classes: int | None = None,
+    train_variants: list[list[np.ndarray]] | None = None,
 ) -> TrainResult:
     """Train ``model`` on random crops of the training matrices, validating on windows.
 
-    Checkpoints, ``metrics.csv`` and (when installed) TensorBoard logs go under ``out_dir``.
+    ``train_variants[i]`` are augmented versions of training track ``i`` (never of validation
+    tracks); the normaliser is fitted on the original training tracks only. Checkpoints,
+    ``metrics.csv`` and (when installed) TensorBoard logs go under ``out_dir``.
     """
     L.seed_everything(config.seed, workers=True, verbose=False)
     out_dir = Path(out_dir)
     train_m, train_y = train
     valid_m, valid_y = valid
     normalizer = Normalizer.fit(train_m)
-    n_classes = int(max(train_y.max(), valid_y.max() if len(valid_y) else 0)) + 1
+    if n_classes is None:
+        n_classes = int(max(train_y.max(), valid_y.max() if len(valid_y) else 0)) + 1
     weights = balanced_class_weights(train_y, n_classes) if config.class_weights else None
-    module = GenreModule(model, config, weights)
+    module = GenreModule(model, config, n_classes, weights)
     train_ds = CropDataset(
-        train_m, train_y, patch_frames, config.crops_per_track, normalizer, config.seed
+        train_m,
+        train_y,
+        patch_frames,
+        config.crops_per_track,
+        normalizer,
+        config.seed,
+        variants=train_variants,
     )
     valid_ds = WindowDataset(valid_m, valid_y, patch_frames, patch_frames, normalizer)
     generator = torch.Generator().manual_seed(config.seed)
