@@ -249,25 +249,34 @@ CacheOpt = Annotated[Path | None, typer.Option(help="Feature cache folder.")]
 WorkersOpt = Annotated[int, typer.Option(help="Parallel workers for feature extraction.")]
 
 
-def build_classifier(
-    model: str,
-    features: FeatureKind,
-    crop_seconds: float,
-    model_arg: list[str] | None,
-    augment: str,
-    **train_options,
-):
-    """A Classifier from command-line options; bad values become one clear message (exit 2)."""
+TRAINING_OPTIONS = {
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "epochs": "max_epochs",
+    "crops_per_track": "crops_per_track",
+    "patience": "patience",
+    "class_weights": "class_weights",
+    "seed": "seed",
+    "max_minutes": "max_minutes",
+}
+"""Command-line option -> Classifier/TrainConfig setting, for train and cv."""
+
+
+def build_classifier(options: dict):
+    """A Classifier from a command's options; bad values become one clear message (exit 2)."""
     from genrenet.classifier import Classifier
 
+    settings = {key: options[name] for name, key in TRAINING_OPTIONS.items()}
     try:
         return Classifier(
-            model=model,
-            features=features.value,
-            crop_seconds=crop_seconds,
-            model_kwargs=_parse_model_args(model_arg or []),
-            augment=augment,
-            **train_options,
+            model=options["model"],
+            features=options["features"].value,
+            crop_seconds=options["crop_seconds"],
+            model_kwargs=_parse_model_args(options["model_arg"] or []),
+            augment=options["augment"],
+            **settings,
         )
     except (ValueError, TypeError) as err:
         raise fail(str(err), 2) from None
@@ -309,23 +318,7 @@ def train(
     """Train a genre classifier, evaluate it on held-out tracks, write the run folder."""
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
-    clf = build_classifier(
-        model,
-        features,
-        crop_seconds,
-        model_arg,
-        augment,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        max_epochs=epochs,
-        crops_per_track=crops_per_track,
-        patience=patience,
-        class_weights=class_weights,
-        seed=seed,
-        max_minutes=max_minutes,
-    )
+    clf = build_classifier(locals())
     split_arg = Path(split) if split not in SPLIT_CHOICES else split
     try:
         with progress_bar("extracting features", len(collection.tracks)) as advance:
@@ -397,23 +390,7 @@ def cross_validation(
 
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
-    clf = build_classifier(
-        model,
-        features,
-        crop_seconds,
-        model_arg,
-        augment,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        max_epochs=epochs,
-        crops_per_track=crops_per_track,
-        patience=patience,
-        class_weights=class_weights,
-        seed=seed,
-        max_minutes=max_minutes,
-    )
+    clf = build_classifier(locals())
     try:
         with progress_bar("extracting features", len(collection.tracks)) as advance:
             result = cross_validate(

@@ -115,14 +115,7 @@ class FeatureStore:
         entry = self.entry_path(Path(path))
         entry.parent.mkdir(parents=True, exist_ok=True)
         self._write_manifest()
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _save_atomic(entry, feats)
         return entry
 
     def _write_manifest(self) -> None:
