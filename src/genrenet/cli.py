@@ -810,6 +810,28 @@ def _held_out_examples(split_file: Path, n: int) -> list[str]:
 
 
 @app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run, cross-validation or grid folder.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the page and figures (default FOLDER/report)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="The data collection, if the recorded one has moved.")
+    ] = None,
+    cache: CacheOpt = None,
+) -> None:
+    """One readable page (HTML with figures inside, and Markdown) about a run, a CV or a grid."""
+    from genrenet.report import build_report
+
+    try:
+        files = build_report(folder, out=out, data=data, cache=cache)
+    except (FileNotFoundError, ValueError) as err:
+        raise fail(str(err), 2) from None
+    console.print(f"report written to {files['html']} (and {files['markdown'].name})")
+
+
+@app.command()
 def download(
     dataset: Annotated[str, typer.Argument(help="gtzan, fma-small, fma-medium or fma-metadata.")],
     dest: Annotated[Path, typer.Argument(help="Folder to download and unpack into.")],

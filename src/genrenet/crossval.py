@@ -256,7 +256,7 @@ def cross_validate(
     if len(usable) < 2:
         raise ValueError(f"{collection.name}: fewer than two readable tracks, nothing to train on")
     folds = make_folds(usable, n_folds, seed)
-    source = str(data if not isinstance(data, Collection) else data.name)
+    source = data.source if isinstance(data, Collection) else str(Path(data).resolve())
     settings = {
         "data": source,
         "model": classifier.train_config.model,

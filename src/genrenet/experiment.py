@@ -61,7 +61,12 @@ def load_tracks(
     tracks = [t for t in collection.tracks if t.path not in failed]
     matrices = [np.load(store.entry_path(t.path), mmap_mode="r") for t in tracks]
     usable = Collection(
-        collection.name, tracks, collection.skipped, collection.warnings, collection.kind
+        collection.name,
+        tracks,
+        collection.skipped,
+        collection.warnings,
+        collection.kind,
+        collection.root,
     )
     return LoadedTracks(usable, matrices, list(collection.skipped) + report.failed, store, workers)
 
@@ -138,7 +143,7 @@ def train_on_collection(
         if isinstance(split, Split)
         else make_split(loaded.collection, split, seed=classifier.train_config.seed)
     )
-    source = str(data if not isinstance(data, Collection) else data.name)
+    source = data.source if isinstance(data, Collection) else str(Path(data).resolve())
     return train_on_split(
         classifier, loaded, chosen, out_dir, resume, progress, source, on_extract=on_extract
     )
@@ -241,7 +246,7 @@ def evaluate_on_collection(
         raise ValueError(f"{collection.name}: no readable audio tracks found")
     labels = [t.label for t in loaded.collection.tracks]
     result = evaluate_matrices(
-        classifier, loaded.matrices, labels, meta={"data": str(collection.name)}
+        classifier, loaded.matrices, labels, meta={"data": collection.source}
     )
     return result, loaded.skipped
 

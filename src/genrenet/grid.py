@@ -241,7 +241,7 @@ def run_grid(
     state = _load_state(state_path)
     cells = spec.cells()
     finished = state["cells"]
-    source = str(data if not isinstance(data, Collection) else data.name)
+    source = data.source if isinstance(data, Collection) else str(Path(data).resolve())
     for cell in cells:
         if cell.id in finished:
             continue

@@ -11,11 +11,17 @@ from genrenet.data.tracks import Collection
 
 def open_collection(source: str | Path) -> Collection:
     """Load the tracks of ``source``: a ``.csv`` manifest, an FMA tree, GTZAN, or genre folders."""
-    from genrenet.data import fma, gtzan
-
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    collection = _load(path)
+    collection.root = path.resolve()
+    return collection
+
+
+def _load(path: Path) -> Collection:
+    from genrenet.data import fma, gtzan
+
     if path.is_file():
         if path.suffix.lower() == ".csv":
             return load_manifest(path)

@@ -67,6 +67,13 @@ class Collection:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     kind: str = "folders"
+    root: Path | None = None
+    """Where the collection was opened from (a folder or a manifest), when known."""
+
+    @property
+    def source(self) -> str:
+        """The collection's path as text (its name when it was built in memory)."""
+        return str(self.root) if self.root is not None else self.name
 
     @property
     def labels(self) -> list[str]:
