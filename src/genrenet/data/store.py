@@ -76,14 +76,7 @@ class FeatureStore:
 
     def get(self, path: Path) -> np.ndarray | None:
         """Cached features of ``path`` or None; a corrupt entry is removed, counted as missing."""
-        entry = self.entry_path(Path(path))
-        if not entry.exists():
-            return None
-        try:
-            return np.load(entry, allow_pickle=False)
-        except (OSError, ValueError):
-            entry.unlink(missing_ok=True)
-            return None
+        return _read_entry(self.entry_path(Path(path)))
 
     def load(self, path: Path) -> np.ndarray:
         """Features of ``path``, computing and caching them if needed."""
@@ -191,14 +184,7 @@ class FeatureStore:
 
     def get_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray | None:
         """Cached features of ``variant`` of ``path`` or None; a corrupt entry is removed."""
-        entry = self.variant_entry_path(Path(path), variant)
-        if not entry.exists():
-            return None
-        try:
-            return np.load(entry, allow_pickle=False)
-        except (OSError, ValueError):
-            entry.unlink(missing_ok=True)
-            return None
+        return _read_entry(self.variant_entry_path(Path(path), variant))
 
     def compute_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray:
         """Decode ``path``, apply ``variant`` (seeded by path and variant id), compute features."""
@@ -307,6 +293,17 @@ class FeatureStore:
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+
+
+def _read_entry(entry: Path) -> np.ndarray | None:
+    """A cached matrix, or None when absent; a corrupt entry is removed so it is recomputed."""
+    if not entry.exists():
+        return None
+    try:
+        return np.load(entry, allow_pickle=False)
+    except (OSError, ValueError):
+        entry.unlink(missing_ok=True)
+        return None
 
 
 def _save_atomic(entry: Path, feats: np.ndarray) -> None:
