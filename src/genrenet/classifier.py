@@ -65,7 +65,7 @@ class Classifier:
         **train_options: Any,
     ) -> None:
         from genrenet.augment import AugmentConfig
-        from genrenet.training import TrainConfig
+        from genrenet.train_config import TrainConfig
 
         augment = train_options.get("augment")
         if isinstance(augment, str):

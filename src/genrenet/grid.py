@@ -53,7 +53,7 @@ _SHORT = {
 
 def accepted_params() -> list[str]:
     """Parameter names a grid may set: Classifier arguments and every TrainConfig field."""
-    from genrenet.training import TrainConfig
+    from genrenet.train_config import TrainConfig
 
     names = list(CLASSIFIER_PARAMS)
     names += [f.name for f in fields(TrainConfig) if f.name not in names]
