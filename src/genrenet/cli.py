@@ -726,9 +726,9 @@ def demo(
     ),
     model: Annotated[str, typer.Option(help="Architecture to train.")] = "resnet",
     genres: Annotated[int, typer.Option(help="Synthetic genres.")] = 8,
-    clips: Annotated[int, typer.Option(help="Clips per genre.")] = 30,
+    clips: Annotated[int, typer.Option(help="Clips per genre.")] = 40,
     seconds: Annotated[float, typer.Option(help="Seconds per clip.")] = 10.0,
-    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 30,
+    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 40,
     max_minutes: Annotated[float, typer.Option(help="Training time limit.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Parallel workers.")] = _default_workers(),
@@ -793,7 +793,7 @@ DEMO_TRAINING = {
     "batch_size": 32,
     "crops_per_track": 4,
     "lr": 2e-3,
-    "patience": 6,
+    "patience": 8,
 }
 """Training settings of ``genrenet demo``: sized to finish in about 3 minutes on 2 CPU cores."""
 
