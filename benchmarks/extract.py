@@ -30,32 +30,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-if __package__:
-    from ._common import (
-        RESULT_PREFIX,
-        RunResult,
-        format_table,
-        load_note,
-        median,
-        mib,
-        repo_root,
-        run_measured,
-        spread,
-        worker_result,
-    )
-else:
-    from _common import (
-        RESULT_PREFIX,
-        RunResult,
-        format_table,
-        load_note,
-        median,
-        mib,
-        repo_root,
-        run_measured,
-        spread,
-        worker_result,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    RESULT_PREFIX,
+    RunResult,
+    format_table,
+    load_note,
+    median,
+    mib,
+    repo_root,
+    run_measured,
+    spread,
+    worker_result,
+)
 
 DEFAULT_DATA = repo_root().parent / "shared" / "data" / "gtzan-mini"
 

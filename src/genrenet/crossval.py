@@ -390,9 +390,7 @@ def _train_fold(
     outcome = train_on_split(clf, loaded, fold, fold_dir, progress=progress, source=source)
     usable = loaded.collection
     index = {label: i for i, label in enumerate(clf.labels)}
-    proba = np.stack(
-        [clf.window_proba(np.asarray(loaded.matrices[i]))[0].mean(axis=0) for i in fold.test]
-    )
+    proba = outcome.test_proba  # per test track, in fold.test order
     y_true = np.array([index[usable.tracks[i].label] for i in fold.test], dtype=np.int64)
     result = FoldResult(
         index=k,

@@ -36,6 +36,8 @@ class TrainOutcome:
     history: list[dict[str, float]]
     skipped: list[Skipped] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    test_proba: np.ndarray | None = None
+    """Per test track (in ``split.test`` order), the mean of its window probabilities."""
 
 
 @dataclass
@@ -104,6 +106,13 @@ def evaluate_matrices(
     classifier: Classifier, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
 ) -> EvaluationResult:
     """Windows of every track through the model; per-window and per-track (mean) figures."""
+    return score_matrices(classifier, matrices, labels, meta)[0]
+
+
+def score_matrices(
+    classifier: Classifier, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
+) -> tuple[EvaluationResult, np.ndarray]:
+    """Like :func:`evaluate_matrices`, also returning each track's mean window probabilities."""
     index = {label: i for i, label in enumerate(classifier.labels)}
     unknown = sorted(set(labels) - set(index))
     if unknown:
@@ -116,9 +125,10 @@ def evaluate_matrices(
         probs.append(p)
         y.extend([index[label]] * len(p))
         track_index.extend([i] * len(p))
-    return evaluate(
+    result = evaluate(
         np.concatenate(probs), np.array(y), classifier.labels, np.array(track_index), meta=meta
     )
+    return result, np.stack([p.mean(axis=0) for p in probs])
 
 
 def train_on_collection(
@@ -213,14 +223,16 @@ def train_on_split(
         "augment": augment.describe(),
     }
     test_m, _ = part(chosen.test)
-    evaluation = evaluate_matrices(
+    evaluation, test_proba = score_matrices(
         classifier,
         test_m,
         [usable.tracks[i].label for i in chosen.test],
         meta={"split": chosen.method, "part": "test"},
     )
     classifier.metadata["test_track_accuracy"] = evaluation.track["accuracy"]
-    outcome = TrainOutcome(classifier, chosen, evaluation, result.history, loaded.skipped)
+    outcome = TrainOutcome(
+        classifier, chosen, evaluation, result.history, loaded.skipped, test_proba=test_proba
+    )
     if out_dir is not None:
         outcome.files["model"] = classifier.save(run_dir / "model")
         split_file = run_dir / "split.json"
