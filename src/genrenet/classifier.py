@@ -73,7 +73,7 @@ class Classifier:
         elif isinstance(augment, AugmentConfig):
             train_options["augment"] = augment.to_dict()
         self.feature_config = (
-            features if isinstance(features, FeatureConfig) else FeatureConfig(kind=features)
+            features if isinstance(features, FeatureConfig) else FeatureConfig.of_kind(features)
         )
         self.train_config = TrainConfig(
             model=model,

@@ -36,6 +36,7 @@ class FeatureKind(str, Enum):
 
     logmel = "logmel"
     mfcc = "mfcc"
+    musicnn = "musicnn"
 
 
 def _version(value: bool) -> None:
@@ -155,7 +156,7 @@ def extract(
 
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
-    store = FeatureStore(FeatureConfig(kind=features.value), cache)
+    store = FeatureStore(FeatureConfig.of_kind(features.value), cache)
     paths = [t.path for t in collection.tracks]
     with progress_bar(f"extracting {features.value}", len(paths)) as advance:
         result = store.extract(paths, workers=workers, on_done=advance)

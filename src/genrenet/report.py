@@ -1550,7 +1550,7 @@ def _data_sections(
             section.missing.append(f"Not available: {root} holds no readable tracks.")
         return [averages, track_map]
 
-    logmel_cfg, mfcc_cfg = FeatureConfig(kind="logmel"), FeatureConfig(kind="mfcc")
+    logmel_cfg, mfcc_cfg = FeatureConfig.of_kind("logmel"), FeatureConfig.of_kind("mfcc")
     mel_loaded, failures = _load_features(FeatureStore(logmel_cfg, cache), tracks, workers)
     mfcc_loaded, more = _load_features(FeatureStore(mfcc_cfg, cache), tracks, workers)
     failures = sorted(set(failures) | set(more))

@@ -7,7 +7,18 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-FEATURE_KINDS = ("logmel", "mfcc")
+FEATURE_KINDS = ("logmel", "mfcc", "musicnn")
+
+#: musicnn's own front end (Pons and Serra 2019): fixed, as its weights were trained on it.
+MUSICNN_SETTINGS: dict[str, Any] = {
+    "sample_rate": 16000,
+    "n_fft": 512,
+    "hop_length": 256,
+    "n_mels": 96,
+    "fmin": 0.0,
+    "fmax": None,
+    "top_db": None,
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +52,21 @@ class FeatureConfig:
             )
         if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
+        if self.kind == "musicnn":
+            wrong = {k: getattr(self, k) for k, v in MUSICNN_SETTINGS.items() if getattr(self, k) != v}
+            if wrong:
+                raise ValueError(
+                    f"musicnn features have fixed settings {MUSICNN_SETTINGS}; got {wrong}"
+                )
         if self.top_db is not None and self.top_db <= 0:
             raise ValueError(f"top_db must be positive or None, got {self.top_db}")
+
+    @classmethod
+    def of_kind(cls, kind: str) -> FeatureConfig:
+        """The standard settings of a feature kind (musicnn's are its own, fixed ones)."""
+        if kind == "musicnn":
+            return cls(kind=kind, **MUSICNN_SETTINGS)
+        return cls(kind=kind)
 
     @property
     def n_features(self) -> int:
@@ -50,8 +74,15 @@ class FeatureConfig:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
     def frames_for(self, seconds: float) -> int:
-        """Number of frames (centred STFT) for a clip of ``seconds``."""
-        return int(round(seconds * self.sample_rate)) // self.hop_length + 1
+        """Number of frames (centred STFT) for a clip of ``seconds``.
+
+        For musicnn this is its own patch rule (librosa's ``time_to_frames`` + 1: 187 frames
+        for 3 s), which its weights expect.
+        """
+        samples = int(round(seconds * self.sample_rate))
+        if self.kind == "musicnn":
+            return max(0, samples - self.n_fft // 2) // self.hop_length + 1
+        return samples // self.hop_length + 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""

@@ -74,6 +74,32 @@ class MFCC(nn.Module):
         return torch.matmul(self.dct, self.logmel(waveform))
 
 
+class MusicnnMel(nn.Module):
+    """musicnn's input: mel power (16 kHz, n_fft 512, hop 256, 96 bands) rounded to float16,
+    then ``log10(10000 x + 1)`` in float32, as the original computes it.
+
+    The original casts to float16 and multiplies by a Python int; under NumPy 1.x (which it
+    requires, and was trained with) that promotes to float32. Under NumPy 2 the product stays
+    float16 and overflows to inf on loud music, which breaks its tags; genrenet keeps the
+    trained behaviour.
+    """
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FeatureConfig.of_kind("musicnn")
+        self.logmel = LogMel(self.config)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        out = musicnn_compress(self.logmel.power_mel(waveform))
+        return out[0] if waveform.dim() == 1 else out
+
+
+def musicnn_compress(power: torch.Tensor) -> torch.Tensor:
+    """``log10(10000 * float16(power) + 1)``: power rounded to float16, the rest in float32."""
+    rounded = power.to(torch.float16).to(torch.float32)
+    return torch.log10(rounded * 10000 + 1)
+
+
 def power_to_db(
     power: torch.Tensor, top_db: float | None = 80.0, amin: float = 1e-10
 ) -> torch.Tensor:
@@ -87,6 +113,8 @@ def power_to_db(
 
 def frontend(config: FeatureConfig) -> nn.Module:
     """The front-end module for ``config.kind``."""
+    if config.kind == "musicnn":
+        return MusicnnMel(config)
     return MFCC(config) if config.kind == "mfcc" else LogMel(config)
 
 
@@ -112,7 +140,7 @@ def compute_stream(
     """
     config = config or (module.config if module is not None else FeatureConfig())
     module = module if module is not None else frontend(config)
-    logmel = module.logmel if isinstance(module, MFCC) else module
+    logmel = module.logmel if isinstance(module, MFCC | MusicnnMel) else module
     n_fft, hop = config.n_fft, config.hop_length
     buffer = np.zeros(n_fft // 2, dtype=np.float32)  # the centred STFT's zero padding
     chunks: list[torch.Tensor] = []
@@ -130,7 +158,10 @@ def compute_stream(
     take_frames(np.concatenate([buffer, np.zeros(n_fft // 2, dtype=np.float32)]))
     if not chunks:
         raise ValueError("signal too short for one analysis frame")
-    db = power_to_db(torch.cat(chunks, dim=-1), config.top_db)[0]
+    power = torch.cat(chunks, dim=-1)
+    if config.kind == "musicnn":
+        return musicnn_compress(power)[0].numpy()
+    db = power_to_db(power, config.top_db)[0]
     if config.kind == "mfcc":
         db = torch.matmul(module.dct, db)
     return db.numpy()

@@ -1,0 +1,1 @@
+"""Networks pretrained on music (musicnn), read from their original checkpoints."""
