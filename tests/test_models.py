@@ -12,7 +12,9 @@ from torch import nn
 from genrenet.models import MODELS, GenreModel, arch_options, build_model, model_names
 from genrenet.models.base import pool2d, stem_conv
 
-NAMES = model_names()
+#: The spectrogram CNNs trained from scratch on any feature size (musicnn has its own 96-band
+#: input and tests in test_musicnn.py; the ImageNet backbones need timm, test_imagenet.py).
+NAMES = ["lenet5", "cnn64", "fcn5", "crnn", "cnn_rnn", "resnet"]
 INPUTS = [(128, 130), (128, 32), (40, 130), (40, 259)]  # (n_features, frames): logmel / mfcc
 
 
@@ -22,8 +24,8 @@ def _seed() -> None:
 
 
 def test_registry_lists_every_architecture() -> None:
-    assert NAMES == ["lenet5", "cnn64", "fcn5", "crnn", "cnn_rnn", "resnet"]
-    assert set(MODELS) == set(NAMES)
+    assert model_names() == [*NAMES, "musicnn", "imagenet", "musicnn-msd", "musicnn-mtt"]
+    assert set(MODELS) == {*NAMES, "musicnn", "imagenet"}
     for name, cls in MODELS.items():
         assert issubclass(cls, GenreModel) and cls.name == name
 

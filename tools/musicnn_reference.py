@@ -6,11 +6,13 @@ Run it once, in a throw-away virtual environment that has TensorFlow, never in g
     /tmp/tfvenv/bin/pip install tensorflow-cpu tf_keras librosa soundfile scipy "numpy<2"
     /tmp/tfvenv/bin/pip install --no-deps musicnn==0.1.0
     cd /tmp && TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python \\
-        /path/to/genrenet/tools/musicnn_reference.py --out /path/to/genrenet/tests/fixtures/musicnn_reference.json
+        GENRENET/tools/musicnn_reference.py --out GENRENET/tests/fixtures/musicnn_reference.json
 
 NumPy must be 1.x, as musicnn requires: its ``10000 * float16_array`` promotes to float32 there,
 while NumPy 2 keeps float16, overflows to inf on loud clips and turns every taggram into the
-same constant (seen with TensorFlow 2.21 and NumPy 2.4). It renders clips that genrenet regenerates bit for bit (synthetic genres with fixed seeds, a
+same constant (seen with TensorFlow 2.21 and NumPy 2.4).
+
+It renders clips that genrenet regenerates bit for bit (synthetic genres with fixed seeds, a
 sine sweep; see :data:`CLIPS`) with genrenet's own synthesiser (NumPy/SciPy only, imported from
 ``src/``), writes them as float32 WAV, runs ``musicnn.extractor.extractor`` on each for every
 model in the wheel, and stores the per-patch taggrams and the penultimate layer of the first patch.

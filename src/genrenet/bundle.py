@@ -93,7 +93,7 @@ def load_bundle(cls: type[Classifier], directory: Path) -> Classifier:
     clf.normalizer = normalizer
     clf.metadata = {k: v for k, v in config.get("training", {}).items() if k != "config"}
     try:
-        network = clf._build_network()
+        network = clf._build_network(loading=True)
     except (TypeError, ValueError) as err:
         raise BundleError(f"{where}: cannot build {arch['name']} ({err})") from None
     weights_path = directory / WEIGHTS_FILE
@@ -103,8 +103,8 @@ def load_bundle(cls: type[Classifier], directory: Path) -> Classifier:
         state = load_file(weights_path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise BundleError(f"{weights_path}: corrupt or not a safetensors file ({err})") from None
-    check_state(network.state_dict(), state, weights_path)
-    network.load_state_dict(state)
+    check_state(network.saved_state(), state, weights_path)
+    network.load_state_dict(state, strict=False)
     network.eval()
     clf.network = network
     return clf

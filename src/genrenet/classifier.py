@@ -11,9 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from torch import nn
 from genrenet import __version__, audio
 from genrenet.features import FeatureConfig, compute_stream, frontend
 from genrenet.patches import Normalizer, sliding_windows, window_starts
+from genrenet.prefetch import map_ahead
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -53,13 +52,19 @@ class Prediction:
         return data
 
 
+def top_labels(labels: Sequence[str], proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
+    """The ``k`` most probable labels, best first, as ``{"label", "score"}`` records."""
+    order = np.argsort(-proba)[: max(1, k)]
+    return [{"label": labels[i], "score": round(float(proba[i]), 6)} for i in order]
+
+
 class Classifier:
     """A genre classifier: feature front end + normaliser + network + labels."""
 
     def __init__(
         self,
         model: str = "resnet",
-        features: FeatureConfig | str = "logmel",
+        features: FeatureConfig | str | None = None,
         crop_seconds: float = 3.0,
         model_kwargs: dict[str, Any] | None = None,
         **train_options: Any,
@@ -72,9 +77,21 @@ class Classifier:
             train_options["augment"] = AugmentConfig.from_option(augment).to_dict()
         elif isinstance(augment, AugmentConfig):
             train_options["augment"] = augment.to_dict()
+        from genrenet.models.registry import default_lr, required_features
+
+        needed = required_features(model)
+        if features is None:
+            features = needed or "logmel"
         self.feature_config = (
             features if isinstance(features, FeatureConfig) else FeatureConfig.of_kind(features)
         )
+        if needed and self.feature_config.kind != needed:
+            raise ValueError(
+                f"model {model!r} takes its own {needed!r} features, not "
+                f"{self.feature_config.kind!r} (leave the features option out)"
+            )
+        if train_options.get("lr") is None:
+            train_options["lr"] = default_lr(model, dict(model_kwargs or {}))
         self.train_config = TrainConfig(
             model=model,
             model_kwargs=dict(model_kwargs or {}),
@@ -109,14 +126,19 @@ class Classifier:
         """Frames per model input patch."""
         return self.feature_config.frames_for(self.train_config.crop_seconds)
 
-    def _build_network(self) -> nn.Module:
+    def _build_network(self, loading: bool = False) -> nn.Module:
+        """A fresh network for the labels; ``loading`` lets it skip what saved weights replace."""
         from genrenet.models import build_model
+        from genrenet.models.registry import architecture_class
 
+        kwargs = dict(self.train_config.model_kwargs)
+        if loading:
+            kwargs |= architecture_class(self.train_config.model).loading_kwargs(kwargs)
         return build_model(
             self.train_config.model,
             n_classes=len(self.labels),
             n_features=self.feature_config.n_features,
-            **self.train_config.model_kwargs,
+            **kwargs,
         )
 
     # -- training ---------------------------------------------------------------------------
@@ -217,14 +239,9 @@ class Classifier:
         """Predictions in input order; files are decoded a few ahead on ``workers`` threads while
         the network runs, so memory stays bounded."""
         paths = [Path(p) for p in paths]
-        ahead = max(1, workers) * 2
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            pending = deque(pool.submit(self._features_or_error, p) for p in paths[:ahead])
-            for i, path in enumerate(paths):
-                feats = pending.popleft().result()
-                if i + ahead < len(paths):
-                    pending.append(pool.submit(self._features_or_error, paths[i + ahead]))
-                yield self._predict_features(path, feats, top_k, hop_seconds, timeline)
+        features = map_ahead(self._features_or_error, paths, workers)
+        for path, feats in zip(paths, features, strict=True):
+            yield self._predict_features(path, feats, top_k, hop_seconds, timeline)
 
     def _predict_features(
         self,
@@ -255,8 +272,7 @@ class Classifier:
         return pred
 
     def _top(self, proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
-        order = np.argsort(-proba)[: max(1, k)]
-        return [{"label": self.labels[i], "score": round(float(proba[i]), 6)} for i in order]
+        return top_labels(self.labels, proba, k)
 
     def predict_proba(
         self, paths: Sequence[str | Path], hop_seconds: float | None = None
@@ -314,7 +330,7 @@ class Classifier:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
         try:
-            state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+            state = {k: v.detach().cpu().contiguous() for k, v in network.saved_state().items()}
             save_file(state, tmp / WEIGHTS_FILE, metadata={"genrenet_version": __version__})
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
             if directory.exists():

@@ -224,10 +224,30 @@ def _parse_model_args(pairs: list[str]) -> dict:
 
 # Options shared by train, cv and grid-style commands.
 ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
-FeaturesOpt = Annotated[FeatureKind, typer.Option(help="Feature kind.")]
+FeaturesOpt = Annotated[
+    FeatureKind | None,
+    typer.Option(help="Feature kind (default logmel; musicnn models use their own)."),
+]
 EpochsOpt = Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")]
 BatchOpt = Annotated[int, typer.Option(help="Batch size.")]
-LrOpt = Annotated[float, typer.Option(help="Learning rate.")]
+LrOpt = Annotated[
+    float | None,
+    typer.Option(help="Learning rate (default 1e-3; 1e-4 when fine-tuning musicnn)."),
+]
+FreezeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="musicnn models: 'all' (head on frozen embeddings), 'frontend' (fine-tune mid- "
+        "and back-end) or 'none' (fine-tune everything). Same as --model-arg freeze=..."
+    ),
+]
+HeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="musicnn models: logreg, svm, mlp (fitted on frozen embeddings with --freeze all) "
+        "or dense (trained by gradient descent). Same as --model-arg head=..."
+    ),
+]
 OptimizerOpt = Annotated[str, typer.Option(help="adam or adamw.")]
 DecayOpt = Annotated[float, typer.Option(help="Weight decay.")]
 CropOpt = Annotated[float, typer.Option(help="Seconds per training crop / patch.")]
@@ -270,12 +290,16 @@ def build_classifier(options: dict):
     from genrenet.classifier import Classifier
 
     settings = {key: options[name] for name, key in TRAINING_OPTIONS.items()}
+    model_kwargs = _parse_model_args(options["model_arg"] or [])
+    for name in ("freeze", "head"):
+        if options.get(name) is not None:
+            model_kwargs[name] = options[name]
     try:
         return Classifier(
             model=options["model"],
-            features=options["features"].value,
+            features=options["features"].value if options["features"] else None,
             crop_seconds=options["crop_seconds"],
-            model_kwargs=_parse_model_args(options["model_arg"] or []),
+            model_kwargs=model_kwargs,
             augment=options["augment"],
             **settings,
         )
@@ -287,13 +311,13 @@ def build_classifier(options: dict):
 def train(
     data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
     model: ModelOpt = "resnet",
-    features: FeaturesOpt = FeatureKind.logmel,
+    features: FeaturesOpt = None,
     out: Annotated[Path, typer.Option(help="Run folder: model, metrics, plots, logs.")] = Path(
         "runs/latest"
     ),
     epochs: EpochsOpt = 60,
     batch_size: BatchOpt = 32,
-    lr: LrOpt = 1e-3,
+    lr: LrOpt = None,
     optimizer: OptimizerOpt = "adam",
     weight_decay: DecayOpt = 0.0,
     crop_seconds: CropOpt = 3.0,
@@ -309,6 +333,8 @@ def train(
     seed: SeedOpt = 0,
     max_minutes: MinutesOpt = None,
     model_arg: ModelArgOpt = None,
+    freeze: FreezeOpt = None,
+    head: HeadOpt = None,
     augment: AugmentOpt = "none",
     resume: Annotated[bool, typer.Option(help="Resume from the run folder's last checkpoint.")] = (
         False
@@ -362,10 +388,10 @@ def cross_validation(
         Path, typer.Option(help="Folder: a run per fold, cv.json, cv.md, pooled confusion.")
     ] = Path("runs/cv"),
     model: ModelOpt = "resnet",
-    features: FeaturesOpt = FeatureKind.logmel,
+    features: FeaturesOpt = None,
     epochs: EpochsOpt = 60,
     batch_size: BatchOpt = 32,
-    lr: LrOpt = 1e-3,
+    lr: LrOpt = None,
     optimizer: OptimizerOpt = "adam",
     weight_decay: DecayOpt = 0.0,
     crop_seconds: CropOpt = 3.0,
@@ -375,6 +401,8 @@ def cross_validation(
     seed: SeedOpt = 0,
     max_minutes: MinutesOpt = None,
     model_arg: ModelArgOpt = None,
+    freeze: FreezeOpt = None,
+    head: HeadOpt = None,
     augment: AugmentOpt = "none",
     leaky: Annotated[
         bool,

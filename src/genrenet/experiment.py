@@ -21,6 +21,7 @@ from genrenet.data import Collection, Skipped, open_collection
 from genrenet.data.splits import Split, make_split
 from genrenet.data.store import FeatureStore
 from genrenet.evaluation import EvaluationResult, evaluate, write_report
+from genrenet.patches import normalizer_for
 
 if TYPE_CHECKING:
     from genrenet.classifier import Classifier
@@ -174,7 +175,7 @@ def train_on_split(
     The building block of ``train`` and of cross-validation: tracks are loaded once, each fold
     is one call. With ``out_dir`` the bundle, split, metrics and plots are written there.
     """
-    from genrenet.training import fit_model
+    from genrenet.training import TrainResult, fit_model
 
     usable = loaded.collection
     classifier.labels = usable.labels
@@ -192,19 +193,31 @@ def train_on_split(
     run_dir.mkdir(parents=True, exist_ok=True)
     classifier.network = classifier._build_network()
     augment = AugmentConfig.from_dict(classifier.train_config.augment)
-    variants = augmented_versions(loaded, chosen.train, augment, on_extract)
-    result = fit_model(
-        classifier.network,
-        part(chosen.train),
-        part(chosen.valid),
-        classifier.patch_frames,
-        classifier.train_config,
-        run_dir,
-        resume=resume,
-        progress=progress,
-        n_classes=len(classifier.labels),
-        train_variants=variants,
-    )
+    head_fit = None
+    if getattr(classifier.network, "fits_on_embeddings", False):
+        head_fit = _fit_frozen_head(classifier, loaded, chosen, part, augment)
+        classifier.network.eval()
+        result = TrainResult(
+            classifier.network,
+            normalizer_for(classifier.network, [loaded.matrices[i] for i in chosen.train]),
+            [],
+            None,
+            0,
+        )
+    else:
+        variants = augmented_versions(loaded, chosen.train, augment, on_extract)
+        result = fit_model(
+            classifier.network,
+            part(chosen.train),
+            part(chosen.valid),
+            classifier.patch_frames,
+            classifier.train_config,
+            run_dir,
+            resume=resume,
+            progress=progress,
+            n_classes=len(classifier.labels),
+            train_variants=variants,
+        )
     classifier.network = result.model
     classifier.normalizer = result.normalizer
     classifier.history = result.history
@@ -222,6 +235,12 @@ def train_on_split(
         "epochs_run": result.epochs_run,
         "augment": augment.describe(),
     }
+    if head_fit is not None:
+        classifier.metadata["head_fit"] = {
+            "head": head_fit.head,
+            "chosen": head_fit.chosen,
+            "candidates": head_fit.candidates,
+        }
     test_m, _ = part(chosen.test)
     evaluation, test_proba = score_matrices(
         classifier,
@@ -240,6 +259,33 @@ def train_on_split(
         outcome.files["split"] = split_file
         outcome.files.update(write_report(evaluation, result.history, run_dir))
     return outcome
+
+
+def _fit_frozen_head(classifier, loaded, chosen, part, augment: AugmentConfig):
+    """Fit a frozen musicnn model's head with scikit-learn on cached window embeddings."""
+    from genrenet.embeddings import EmbeddingStore
+    from genrenet.transfer import fit_head
+
+    if augment.variants():
+        raise ValueError(
+            "waveform augmentation is not used by heads fitted on frozen embeddings; "
+            "leave --augment out or fine-tune (--freeze frontend|none, --head dense)"
+        )
+    tracks = loaded.collection.tracks
+    root = loaded.store.root if loaded.store is not None else None
+    store = EmbeddingStore(classifier.network.tagger, root)
+
+    def paths_and_labels(indices: list[int]):
+        return [tracks[i].path for i in indices], part(indices)[1]
+
+    return fit_head(
+        classifier.network,
+        store,
+        paths_and_labels(chosen.train),
+        paths_and_labels(chosen.valid),
+        len(classifier.labels),
+        seed=classifier.train_config.seed,
+    )
 
 
 def evaluate_on_collection(

@@ -68,6 +68,11 @@ class Normalizer:
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
         return cls(mean.astype(np.float32), np.maximum(std, 1e-5).astype(np.float32))
 
+    @classmethod
+    def identity(cls, n_features: int) -> Normalizer:
+        """No change (for networks such as musicnn that normalise their input themselves)."""
+        return cls(np.zeros(n_features, np.float32), np.ones(n_features, np.float32))
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Normalise ``[..., n_features, frames]``."""
         return ((x - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
@@ -80,3 +85,11 @@ class Normalizer:
     def from_dict(cls, data: dict) -> Normalizer:
         """Inverse of :meth:`to_dict`."""
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
+
+
+def normalizer_for(model: object, matrices: list[np.ndarray]) -> Normalizer:
+    """The identity for networks that normalise their own input, else statistics of
+    ``matrices`` (the training tracks)."""
+    if getattr(model, "own_normalization", False):
+        return Normalizer.identity(matrices[0].shape[0])
+    return Normalizer.fit(matrices)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from genrenet.evaluation import best_epoch, load_history, merge_history
-from genrenet.patches import Normalizer, random_crop, sliding_windows
+from genrenet.patches import Normalizer, normalizer_for, random_crop, sliding_windows
 from genrenet.train_config import TrainConfig
 
 
@@ -151,7 +151,8 @@ class GenreModule(L.LightningModule):
     def configure_optimizers(self):
         cfg = self.config
         opt_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_class(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = opt_class(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
         )
@@ -214,7 +215,7 @@ def fit_model(
     out_dir = Path(out_dir)
     train_m, train_y = train
     valid_m, valid_y = valid
-    normalizer = Normalizer.fit(train_m)
+    normalizer = normalizer_for(model, train_m)
     if n_classes is None:
         n_classes = int(max(train_y.max(), valid_y.max() if len(valid_y) else 0)) + 1
     weights = balanced_class_weights(train_y, n_classes) if config.class_weights else None

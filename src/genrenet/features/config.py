@@ -53,7 +53,9 @@ class FeatureConfig:
         if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
         if self.kind == "musicnn":
-            wrong = {k: getattr(self, k) for k, v in MUSICNN_SETTINGS.items() if getattr(self, k) != v}
+            wrong = {
+                k: getattr(self, k) for k, v in MUSICNN_SETTINGS.items() if getattr(self, k) != v
+            }
             if wrong:
                 raise ValueError(
                     f"musicnn features have fixed settings {MUSICNN_SETTINGS}; got {wrong}"

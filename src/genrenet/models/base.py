@@ -59,6 +59,17 @@ class GenreModel(nn.Module):
             return False
         return x.shape[0] > self.cpu_chunk
 
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """The tensors a saved model holds (all of them, unless a subclass rebuilds some from
+        elsewhere, as frozen pretrained backbones do)."""
+        return self.state_dict()
+
+    @classmethod
+    def loading_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments that rebuild the network when loading a saved model (a subclass
+        can skip work whose result the saved weights overwrite anyway)."""
+        return {}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[batch, n_classes]`` for patches ``[batch, 1, n_features, frames]``."""
         return self.head(self.embed(x))

@@ -143,7 +143,11 @@ def cache_path(model: str, cache: Path | None = None) -> Path:
     for name in (".index", ".data-00000-of-00001"):
         file = folder / name
         digest.update(f"{name}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
-    return (cache or default_cache_dir()) / "pretrained" / f"{model}-{digest.hexdigest()[:12]}.safetensors"
+    return (
+        (cache or default_cache_dir())
+        / "pretrained"
+        / f"{model}-{digest.hexdigest()[:12]}.safetensors"
+    )
 
 
 def load_state_dict(model: str, cache: Path | None = None) -> dict[str, torch.Tensor]:

@@ -211,7 +211,8 @@ def read_index(index_path: str | Path) -> dict[str, TensorEntry]:
     (magic,) = struct.unpack_from("<Q", data, len(data) - 8)
     if magic != TABLE_MAGIC:
         raise CheckpointError(
-            f"{path}: not a TensorFlow checkpoint index (no table footer; truncated or another file)"
+            f"{path}: not a TensorFlow checkpoint index "
+            "(no table footer: truncated, or another kind of file)"
         )
     footer = data[len(data) - FOOTER_SIZE :]
     try:

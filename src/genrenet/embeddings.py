@@ -1,0 +1,149 @@
+"""musicnn embeddings of whole tracks, per window and per track, kept in the feature store.
+
+Each track's entry is a ``[n_windows, 1706]`` float32 matrix: per 3 s window, musicnn's
+mean-pool (753), max-pool (753) and penultimate (200) layers side by side. Windows follow
+genrenet's rule (non-overlapping from the start, the last one ending at the track's end), so a
+head fitted on them sees what :class:`genrenet.classifier.Classifier` feeds it when predicting.
+Per-track embeddings are the mean over windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from genrenet import audio
+from genrenet.data.store import (
+    ExtractionReport,
+    FeatureStore,
+    _notify,
+    _read_entry,
+    _run_parallel,
+    _save_atomic,
+    file_identity,
+)
+from genrenet.data.tracks import Skipped
+from genrenet.features import FeatureConfig
+
+#: Column ranges of each embedding in an entry, in order.
+LAYOUT: dict[str, tuple[int, int]] = {
+    "mean_pool": (0, 753),
+    "max_pool": (753, 1506),
+    "penultimate": (1506, 1706),
+}
+WIDTH = 1706
+
+
+def select(windows: np.ndarray, kind: str) -> np.ndarray:
+    """The columns of one embedding kind (``"pools"`` = mean-pool then max-pool)."""
+    if kind == "pools":
+        return windows[:, : LAYOUT["max_pool"][1]]
+    if kind not in LAYOUT:
+        raise ValueError(f"unknown embedding {kind!r}; choose one of {[*LAYOUT, 'pools']}")
+    start, end = LAYOUT[kind]
+    return windows[:, start:end]
+
+
+def track_embedding(windows: np.ndarray, kind: str = "penultimate") -> np.ndarray:
+    """Mean over a track's windows of one embedding kind."""
+    return select(windows, kind).mean(axis=0)
+
+
+class EmbeddingStore:
+    """Cached musicnn window embeddings (MSD or MTT weights) of audio files."""
+
+    def __init__(self, tagger: str = "msd", root: Path | None = None) -> None:
+        self.tagger = tagger
+        self.features = FeatureStore(FeatureConfig.of_kind("musicnn"), root)
+        settings = {"model": f"{tagger.upper()}_musicnn", "window": "genrenet", "layout": LAYOUT}
+        self.digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        self.folder = self.features.root / "embeddings" / f"musicnn-{tagger}-{self.digest[:12]}"
+        self._network = None
+
+    def entry_path(self, path: Path) -> Path:
+        """Where the embeddings of ``path`` live (whether or not they exist yet)."""
+        ident = f"{self.digest}|{file_identity(Path(path))}"
+        key = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def network(self):
+        """The pretrained backbone (built on first use)."""
+        if self._network is None:
+            from genrenet.models.musicnn import Musicnn
+            from genrenet.pretrained.musicnn_weights import load_state_dict
+
+            net = Musicnn()
+            net.load_state_dict(load_state_dict(f"{self.tagger.upper()}_musicnn"))
+            self._network = net.eval()
+        return self._network
+
+    def embed_features(self, feats: np.ndarray) -> np.ndarray:
+        """Window embeddings ``[n_windows, 1706]`` of a ``[96, frames]`` musicnn input."""
+        import torch
+
+        from genrenet.models.musicnn import PATCH_FRAMES
+        from genrenet.patches import sliding_windows
+
+        windows = sliding_windows(feats, PATCH_FRAMES, PATCH_FRAMES)
+        net = self.network()
+        rows = []
+        with torch.no_grad():
+            for window in torch.from_numpy(windows).transpose(1, 2).split(1):
+                out = net.features(window)
+                rows.append(torch.cat([out.mean_pool, out.max_pool, out.penultimate], dim=1))
+        return torch.cat(rows).numpy()
+
+    def load(self, path: Path) -> np.ndarray:
+        """Window embeddings of ``path``, computed (from cached features) and stored if needed."""
+        entry = self.entry_path(path)
+        cached = _read_entry(entry)
+        if cached is not None and cached.ndim == 2 and cached.shape[1] == WIDTH:
+            return cached
+        windows = self.embed_features(np.asarray(self.features.load(Path(path))))
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        _save_atomic(entry, windows.astype(np.float32))
+        return windows
+
+    def extract(
+        self,
+        paths: Sequence[Path],
+        workers: int = 1,
+        on_done: Callable[[Path, str], None] | None = None,
+    ) -> ExtractionReport:
+        """Make sure every path's embeddings are stored; failures are reported, not raised."""
+        report = ExtractionReport()
+        todo = []
+        for path in map(Path, paths):
+            try:
+                audio.check_file(path)
+            except audio.AudioError as err:
+                report.failed.append(Skipped(path, err.reason))
+                _notify(on_done, path, "failed")
+                continue
+            if self.entry_path(path).exists():
+                report.cached.append(path)
+                _notify(on_done, path, "cached")
+            else:
+                todo.append(path)
+        if todo:
+            self.network()  # once, before worker threads start
+        for path, error in _run_parallel(self._extract_one, todo, workers):
+            if error is None:
+                report.computed.append(path)
+            else:
+                report.failed.append(Skipped(path, error))
+            _notify(on_done, path, "computed" if error is None else "failed")
+        return report
+
+    def _extract_one(self, path: Path) -> str | None:
+        try:
+            self.load(path)
+        except audio.AudioError as err:
+            return err.reason
+        except (OSError, ValueError) as err:
+            return f"cannot be embedded or cached ({err})"
+        return None
