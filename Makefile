@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 # A CPU build of PyTorch; for CUDA elsewhere: make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo-output
+MUSICNN_SPEC ?= musicnn==0.1.0
 
 .PHONY: install demo test lint bench clean
 
@@ -12,6 +13,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e ".[train,test]"
+	# musicnn's weights (its declared requirements pin NumPy < 1.17 and TensorFlow: not wanted)
+	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_SPEC)
 	touch $@
 
 install: $(BIN)/.installed
@@ -23,8 +26,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 
 bench: install
 	$(BIN)/python benchmarks/extract.py

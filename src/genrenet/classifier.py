@@ -28,6 +28,9 @@ from genrenet.prefetch import map_ahead
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 BUNDLE_FORMAT = 1
+#: Models shipped inside the package, loadable by name.
+BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "models"
+BUNDLED_MODELS = ("gtzan-musicnn",)
 
 
 class BundleError(Exception):
@@ -347,7 +350,28 @@ class Classifier:
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
-        """Rebuild a saved classifier, checking that the weights fit the config exactly."""
+        """Rebuild a saved classifier, checking that the weights fit the config exactly.
+
+        ``directory`` is a model folder, a run folder, or the name of a model shipped inside
+        genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``).
+        """
         from genrenet.bundle import load_bundle
 
-        return load_bundle(cls, Path(directory))
+        path = Path(directory)
+        bundled = str(directory) in BUNDLED_MODELS and not path.exists()
+        if bundled:
+            path = BUNDLED_DIR / str(directory)
+        clf = load_bundle(cls, path)
+        clf.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
+        return clf
+
+    def describe(self) -> str:
+        """One line saying which model this is: where it came from, architecture, genres."""
+        arch = self.train_config.model
+        kwargs = self.train_config.model_kwargs
+        extra = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        source = getattr(self, "source", None) or "unsaved model"
+        return (
+            f"{source}: {arch}{f' ({extra})' if extra else ''} on {self.feature_config.kind} "
+            f"features, {len(self.labels)} genres"
+        )

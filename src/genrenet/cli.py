@@ -173,6 +173,58 @@ def extract(
 
 
 @app.command()
+def embed(
+    data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
+    tagger: Annotated[str, typer.Option(help="Which musicnn weights: msd or mtt.")] = "msd",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write an .npz: per track (mean over windows) and per window, for each of "
+            "mean_pool, max_pool, penultimate, with paths and labels."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers.")] = _default_workers(),
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache folder (default ~/.cache/genrenet).")
+    ] = None,
+) -> None:
+    """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
+    from genrenet.embeddings import EmbeddingStore
+    from genrenet.pretrained.musicnn_weights import MissingWeightsError
+
+    if tagger not in ("msd", "mtt"):
+        raise fail(f"--tagger must be msd or mtt, got {tagger!r}", 2)
+    if out is not None and out.suffix != ".npz":
+        raise fail(f"{out}: --out must name an .npz file", 2)
+    collection = open_or_fail(data)
+    report_warnings(collection.warnings)
+    store = EmbeddingStore(tagger, cache)
+    paths = [t.path for t in collection.tracks]
+    try:
+        with progress_bar(f"embedding with {tagger.upper()}_musicnn", len(paths)) as advance:
+            result = store.extract(paths, workers=workers, on_done=advance)
+    except MissingWeightsError as err:
+        raise fail(str(err), 2) from None
+    skipped = collection.skipped + result.failed
+    console.print(
+        f"{len(result.ok)} of {len(paths)} tracks embedded in {store.folder} "
+        f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
+    )
+    if out is not None and result.ok:
+        from genrenet.embeddings import write_npz
+
+        ok = set(result.ok)
+        tracks = [t for t in collection.tracks if t.path in ok]
+        write_npz(out, store, tracks)
+        console.print(f"embeddings of {len(tracks)} tracks written to {out}")
+    report_skipped(skipped)
+    if not result.ok:
+        raise fail(f"{data}: no readable audio tracks found")
+    if skipped:
+        raise typer.Exit(1)
+
+
+@app.command()
 def info(
     data: Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")],
     quick: Annotated[
@@ -572,13 +624,16 @@ def print_evaluation(result, title: str) -> None:
     console.print(table)
 
 
-def load_model_or_fail(model_dir: Path):
-    """Load a saved classifier, turning a bad folder into one clear message (exit 2)."""
+def load_model_or_fail(model_dir: Path | str):
+    """Load a saved classifier (folder or bundled name), turning any problem into one clear
+    message (exit 2)."""
     from genrenet.classifier import BundleError, Classifier
+    from genrenet.pretrained.musicnn_weights import MissingWeightsError
+    from genrenet.pretrained.tf_checkpoint import CheckpointError
 
     try:
         return Classifier.load(model_dir)
-    except BundleError as err:
+    except (BundleError, MissingWeightsError, CheckpointError) as err:
         raise fail(str(err), 2) from None
 
 
@@ -640,40 +695,116 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
     return files, missing
 
 
+TopKHelp = "How many {} to list per file."
+HopOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds between windows (default: the patch length, no overlap)."),
+]
+TimelineOpt = Annotated[bool, typer.Option(help="Also give the labels of each window.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
+WorkersOpt = Annotated[int, typer.Option(help="Threads decoding files ahead.")]
+
+
 @app.command()
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Audio files, folders or glob patterns.")],
     model: Annotated[
-        Path, typer.Option("--model", help="Model folder (or a training run folder).")
-    ],
-    top_k: Annotated[int, typer.Option(help="How many genres to list per file.")] = 3,
-    hop: Annotated[
-        float | None,
-        typer.Option(help="Seconds between windows (default: the patch length, no overlap)."),
-    ] = None,
-    timeline: Annotated[bool, typer.Option(help="Also give the genre of each window.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
-    workers: Annotated[
-        int, typer.Option(help="Threads decoding files ahead.")
-    ] = _default_workers(),
+        str,
+        typer.Option(
+            "--model",
+            help="Model folder (or a training run folder), or a bundled model's name "
+            "(default: gtzan-musicnn, the 10 GTZAN genres on musicnn).",
+        ),
+    ] = "gtzan-musicnn",
+    top_k: Annotated[int, typer.Option(help=TopKHelp.format("genres"))] = 3,
+    hop: HopOpt = None,
+    timeline: TimelineOpt = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    workers: WorkersOpt = _default_workers(),
 ) -> None:
     """Genres of songs of any length: windows over the whole song, probabilities averaged."""
-    import json
+    _check_output_options(as_json, as_csv, hop)
+    clf = load_model_or_fail(model)
+    if not as_json and not as_csv:
+        errors.print(f"model: {clf.describe()}")
 
+    def run(files: list[Path]):
+        return clf.predict_files(
+            files, top_k=top_k, hop_seconds=hop, timeline=timeline, workers=workers
+        )
+
+    _run_on_files(inputs, run, "predicting", as_json, as_csv, timeline, "classified")
+
+
+@app.command()
+def tag(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, folders or glob patterns.")],
+    tagger: Annotated[
+        str, typer.Option(help="msd (Million Song Dataset tags) or mtt (MagnaTagATune tags).")
+    ] = "msd",
+    architecture: Annotated[
+        str, typer.Option("--arch", help="musicnn, or vgg (the baseline in the same wheel).")
+    ] = "musicnn",
+    top_k: Annotated[int, typer.Option(help=TopKHelp.format("tags") + " 50 gives all.")] = 10,
+    hop: HopOpt = None,
+    timeline: TimelineOpt = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    workers: WorkersOpt = _default_workers(),
+) -> None:
+    """Music tags of whole songs with the pretrained musicnn: 3 s patches, averaged."""
+    from genrenet.pretrained.musicnn_weights import MissingWeightsError
+    from genrenet.pretrained.tf_checkpoint import CheckpointError
+    from genrenet.tagging import Tagger
+
+    _check_output_options(as_json, as_csv, hop)
+    if top_k < 1:
+        raise fail("--top-k must be at least 1", 2)
+    try:
+        model = Tagger(tagger, architecture)
+    except (MissingWeightsError, CheckpointError) as err:
+        raise fail(str(err), 2) from None
+    except ValueError as err:
+        raise fail(str(err), 2) from None
+    if not as_json and not as_csv:
+        errors.print(f"model: {model.model_name} (musicnn 0.1.0 weights, {tagger.upper()} tags)")
+
+    def run(files: list[Path]):
+        return model.tag_files(
+            files, top_k=top_k, hop_seconds=hop, timeline=timeline, workers=workers
+        )
+
+    _run_on_files(inputs, run, "tagging", as_json, as_csv, timeline, "tagged")
+
+
+def _check_output_options(as_json: bool, as_csv: bool, hop: float | None) -> None:
     if as_json and as_csv:
         raise fail("choose one of --json and --csv", 2)
     if hop is not None and hop <= 0:
         raise fail("--hop must be positive", 2)
-    clf = load_model_or_fail(model)
+
+
+def _run_on_files(
+    inputs: list[str],
+    run,
+    verb: str,
+    as_json: bool,
+    as_csv: bool,
+    timeline: bool,
+    done: str,
+) -> None:
+    """Expand the inputs, run ``run(files)`` (an iterator of Predictions), print, set the exit
+    code: 1 when some file failed, with a message when all did."""
+    import json
+
     files, missing = expand_inputs(inputs)
     if not files and not missing:
         raise fail("no audio files found in the given inputs")
     results = [_missing_prediction(s) for s in missing]
-    with progress_bar("predicting", len(files)) as advance:
-        for prediction in clf.predict_files(
-            files, top_k=top_k, hop_seconds=hop, timeline=timeline, workers=workers
-        ):
+    with progress_bar(verb, len(files)) as advance:
+        for prediction in run(files):
             results.append(prediction)
             advance()
     if as_json:
@@ -686,7 +817,7 @@ def predict(
     if not as_json and not as_csv:
         report_skipped([Skipped(r.path, r.error) for r in failed], "failed")
     if failed and len(failed) == len(results):
-        raise fail("no file could be classified")
+        raise fail(f"no file could be {done}")
     if failed:
         raise typer.Exit(1)
 
@@ -700,7 +831,7 @@ def _missing_prediction(skipped: Skipped):
 def _print_predictions(results) -> None:
     table = Table()
     table.add_column("file")
-    table.add_column("genres (best first)")
+    table.add_column("labels (best first)")
     for r in results:
         if r.error:
             continue
@@ -761,13 +892,18 @@ def demo(
     max_minutes: Annotated[float, typer.Option(help="Training time limit.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Parallel workers.")] = _default_workers(),
+    yours: Annotated[
+        Path,
+        typer.Option(help="A folder of your own music for the bundled model to classify."),
+    ] = Path("my-music"),
 ) -> None:
-    """The embedded default on SYNTHETIC music: generate, extract, train, evaluate, predict."""
+    """The embedded default on SYNTHETIC music: generate, extract, train, evaluate, predict;
+    then the bundled GTZAN model (musicnn) classifies a few clips and your own files."""
     from genrenet.classifier import Classifier
     from genrenet.data.synth import generate_collection
 
     data = out / "synthetic"
-    console.rule("1/4  a synthetic collection (made-up genres, not real music)")
+    console.rule("1/5  a synthetic collection (made-up genres, not real music)")
     expected = genres * clips
     existing = sum(1 for _ in data.glob("*/*.wav")) if data.exists() else 0
     if existing != expected:
@@ -781,7 +917,7 @@ def demo(
                 progress=advance,
             )
     console.print(f"{expected} clips of {seconds:g} s in {genres} genres: {data}")
-    console.rule(f"2/4  features and 3/4 training {model}")
+    console.rule(f"2/5  features and 3/5 training {model}")
     clf = Classifier(
         model=model, **DEMO_TRAINING, max_epochs=epochs, max_minutes=max_minutes, seed=seed
     )
@@ -798,7 +934,7 @@ def demo(
     console.print(
         f"report (metrics.json, confusion matrix, curves, per-genre accuracy): {out / 'run'}"
     )
-    console.rule("4/4  predictions for a few held-out files")
+    console.rule("4/5  predictions for a few held-out files")
     tracks = [data / p for p in _held_out_examples(out / "run" / "split.json", genres)]
     table = Table()
     for column in ("file", "true genre", "predicted (best first)"):
@@ -814,6 +950,41 @@ def demo(
     console.print(
         f"held-out track accuracy: {outcome.evaluation.track['accuracy']:.1%}  "
         f"(model: {out / 'run' / 'model'})"
+    )
+    console.rule("5/5  the bundled GTZAN genre model (musicnn, no training) on a few files")
+    _demo_bundled_model(data, out / "run" / "split.json", yours, workers)
+
+
+def _demo_bundled_model(data: Path, split_file: Path, yours: Path, workers: int) -> None:
+    """Classify synthetic clips of genres GTZAN also has, and the user's files, with the
+    bundled model, saying plainly which model answered."""
+    from genrenet.classifier import BundleError, Classifier
+    from genrenet.pretrained.musicnn_weights import MissingWeightsError
+
+    try:
+        clf = Classifier.load("gtzan-musicnn")
+    except (BundleError, MissingWeightsError) as err:
+        console.print(f"[yellow]skipped: {err}[/yellow]")
+        return
+    console.print(f"model: {clf.describe()}")
+    examples = [data / p for p in _held_out_examples(split_file, 100)]
+    files = [p for p in examples if p.parent.name in clf.labels][:4]
+    own: list[Path] = []
+    if yours.is_dir():
+        own, _ = expand_inputs([str(yours)])
+    table = Table()
+    for column in ("file", "what it is", "gtzan-musicnn says (best first)"):
+        table.add_column(column)
+    for pred in clf.predict_files(files + own, workers=workers):
+        path = pred.path
+        truth = f"synthetic {path.parent.name}" if path in files else "your file"
+        answer = pred.error or ", ".join(f"{t['label']} {t['score']:.0%}" for t in pred.top)
+        table.add_row(path.name, truth, answer)
+    console.print(table)
+    console.print(
+        "The synthetic clips are not real music, so the GTZAN model may well disagree with "
+        "their made-up genre names."
+        + ("" if own else f" Put your own songs in {yours}/ to have them classified here.")
     )
 
 

@@ -147,3 +147,31 @@ class EmbeddingStore:
         except (OSError, ValueError) as err:
             return f"cannot be embedded or cached ({err})"
         return None
+
+
+def write_npz(out: Path, store: EmbeddingStore, tracks: Sequence) -> Path:
+    """Write per-track and per-window embeddings of ``tracks`` (with ``.path`` and ``.label``)
+    to an .npz atomically; strings are fixed-width Unicode arrays, so no pickle is needed."""
+    import os
+    import tempfile
+
+    windows = [store.load(t.path) for t in tracks]
+    arrays: dict[str, np.ndarray] = {
+        "paths": np.array([str(t.path) for t in tracks]),
+        "labels": np.array([t.label or "" for t in tracks]),
+        "window_track": np.concatenate([np.full(len(w), i) for i, w in enumerate(windows)]),
+    }
+    for kind in LAYOUT:
+        arrays[kind] = np.stack([track_embedding(w, kind) for w in windows]).astype(np.float32)
+        arrays[f"{kind}_windows"] = np.concatenate([select(w, kind) for w in windows])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -205,6 +205,10 @@ def train_on_split(
             0,
         )
     else:
+        if getattr(classifier.network, "probes_before_fine_tuning", False):
+            # Linear probe, then fine-tune (Kumar et al., ICLR 2022): the new head starts from
+            # the logistic regression fitted on frozen embeddings, not from random weights.
+            head_fit = _fit_frozen_head(classifier, loaded, chosen, part, AugmentConfig())
         variants = augmented_versions(loaded, chosen.train, augment, on_extract)
         result = fit_model(
             classifier.network,

@@ -59,7 +59,8 @@ def fit_head(
     training tracks' window embeddings, choosing the regularisation by validation accuracy."""
     from sklearn.preprocessing import StandardScaler
 
-    kind, head = network.embedding, network.head_kind
+    kind = network.embedding
+    head = "logreg" if network.head_kind == "dense" else network.head_kind
     x, y, _ = window_embeddings(store, *train, kind)
     scaler = StandardScaler().fit(x)
     xs = scaler.transform(x)

@@ -341,6 +341,11 @@ class MusicnnGenre(GenreModel):
         return {"pretrained": kwargs.get("freeze", "all") == "all"}
 
     @property
+    def probes_before_fine_tuning(self) -> bool:
+        """True when a fine-tuned dense head starts from a logistic regression on embeddings."""
+        return self.freeze != "all" and self.head_kind == "dense"
+
+    @property
     def fits_on_embeddings(self) -> bool:
         """True when training fits the head with scikit-learn on frozen embeddings."""
         return self.freeze == "all" and self.head_kind in SKLEARN_HEADS
