@@ -78,6 +78,17 @@ def shared_dataset(name: str) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Caches (features, converted musicnn weights) go to a temporary folder, not ~/.cache."""
+    if "GENRENET_CACHE" in os.environ:
+        yield
+        return
+    os.environ["GENRENET_CACHE"] = str(tmp_path_factory.mktemp("genrenet-cache"))
+    yield
+    del os.environ["GENRENET_CACHE"]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
     """Tiny test models run fastest (and steadiest on a shared machine) on one thread."""
     import torch

@@ -307,6 +307,7 @@ class MusicnnGenre(GenreModel):
         if head == "auto":
             head = "logreg" if freeze == "all" else "dense"
         self.tagger, self.freeze, self.embedding, self.head_kind = tagger, freeze, embedding, head
+        self.hidden = hidden
         self.backbone = Musicnn()
         if pretrained:
             from genrenet.pretrained.musicnn_weights import load_state_dict
@@ -326,6 +327,7 @@ class MusicnnGenre(GenreModel):
             self._set_head(dim, dropout)
         for param in self.frozen_parameters():
             param.requires_grad_(False)
+        self.train(self.training)  # frozen parts start (and stay) in eval mode
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         """With the whole backbone frozen, only the head is saved: the backbone is rebuilt from

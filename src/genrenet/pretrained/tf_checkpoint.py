@@ -9,6 +9,7 @@ parses both with the standard library and NumPy, checks every checksum it can, a
 
 from __future__ import annotations
 
+import glob
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +261,7 @@ def read_checkpoint(
     missing = [n for n in wanted if n not in entries]
     if missing:
         raise CheckpointError(f"{index_path}: no variable(s) {', '.join(missing[:5])}")
-    shards = sorted(folder.glob(f"{stem}.data-*-of-*"))
+    shards = sorted(folder.glob(f"{glob.escape(stem)}.data-*-of-*"))
     if not shards:
         raise CheckpointError(f"{index_path}: no data file ({stem}.data-*) beside it")
     n_shards = int(shards[0].name.rsplit("-of-", 1)[1])
@@ -269,6 +270,11 @@ def read_checkpoint(
     for name in wanted:
         entry = entries[name]
         if entry.dtype not in DTYPES:
+            if names is not None:
+                raise CheckpointError(
+                    f"{index_path}: {name} has TensorFlow dtype {entry.dtype}, which this "
+                    "reader does not read (numbers and booleans only)"
+                )
             continue  # strings and resources hold no weights
         file = folder / f"{stem}.data-{entry.shard:05d}-of-{n_shards:05d}"
         if entry.shard not in blobs:
