@@ -61,6 +61,33 @@ def top_labels(labels: Sequence[str], proba: np.ndarray, k: int) -> list[dict[st
     return [{"label": labels[i], "score": round(float(proba[i]), 6)} for i in order]
 
 
+def summarize_windows(
+    path: Path,
+    labels: Sequence[str],
+    probs: np.ndarray,
+    starts: np.ndarray,
+    top_k: int,
+    frame_seconds: float | None,
+    window_seconds: float,
+    total_frames: int,
+) -> Prediction:
+    """One file's Prediction from its window probabilities: their mean ranks the labels; with
+    ``frame_seconds`` each window also goes into the timeline (its end capped at the file's)."""
+    mean = probs.mean(axis=0)
+    pred = Prediction(path, top=top_labels(labels, mean, top_k), proba=mean)
+    if frame_seconds is not None:
+        total_s = total_frames * frame_seconds
+        pred.timeline = [
+            {
+                "start": round(float(s * frame_seconds), 3),
+                "end": round(float(min(s * frame_seconds + window_seconds, total_s)), 3),
+                "top": top_labels(labels, p, top_k),
+            }
+            for s, p in zip(starts, probs, strict=True)
+        ]
+    return pred
+
+
 class Classifier:
     """A genre classifier: feature front end + normaliser + network + labels."""
 
@@ -258,24 +285,17 @@ class Classifier:
         if isinstance(feats, str):
             return Prediction(path, error=feats)
         probs, starts = self.window_proba(feats, hop_seconds)
-        mean = probs.mean(axis=0)
-        pred = Prediction(path, top=self._top(mean, top_k), proba=mean)
-        if timeline:
-            frame_s = self.feature_config.hop_length / self.feature_config.sample_rate
-            length_s = self.train_config.crop_seconds
-            total_s = feats.shape[-1] * frame_s
-            pred.timeline = [
-                {
-                    "start": round(float(s * frame_s), 3),
-                    "end": round(float(min(s * frame_s + length_s, total_s)), 3),
-                    "top": self._top(p, top_k),
-                }
-                for s, p in zip(starts, probs, strict=True)
-            ]
-        return pred
-
-    def _top(self, proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
-        return top_labels(self.labels, proba, k)
+        cfg = self.feature_config
+        return summarize_windows(
+            path,
+            self.labels,
+            probs,
+            starts,
+            top_k,
+            frame_seconds=cfg.hop_length / cfg.sample_rate if timeline else None,
+            window_seconds=self.train_config.crop_seconds,
+            total_frames=feats.shape[-1],
+        )
 
     def predict_proba(
         self, paths: Sequence[str | Path], hop_seconds: float | None = None

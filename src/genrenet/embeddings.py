@@ -25,6 +25,7 @@ from genrenet.data.store import (
     _run_parallel,
     _save_atomic,
     file_identity,
+    split_cached,
 )
 from genrenet.data.tracks import Skipped
 from genrenet.features import FeatureConfig
@@ -116,19 +117,7 @@ class EmbeddingStore:
     ) -> ExtractionReport:
         """Make sure every path's embeddings are stored; failures are reported, not raised."""
         report = ExtractionReport()
-        todo = []
-        for path in map(Path, paths):
-            try:
-                audio.check_file(path)
-            except audio.AudioError as err:
-                report.failed.append(Skipped(path, err.reason))
-                _notify(on_done, path, "failed")
-                continue
-            if self.entry_path(path).exists():
-                report.cached.append(path)
-                _notify(on_done, path, "cached")
-            else:
-                todo.append(path)
+        todo = split_cached(paths, self.entry_path, report, on_done)
         if todo:
             self.network()  # once, before worker threads start
         for path, error in _run_parallel(self._extract_one, todo, workers):

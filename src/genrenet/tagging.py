@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from genrenet import audio
-from genrenet.classifier import Prediction, top_labels
+from genrenet.classifier import Prediction, summarize_windows
 from genrenet.features import FeatureConfig, compute_stream, frontend
 from genrenet.models.musicnn import PATCH_FRAMES, TAGGERS, Musicnn, MusicnnVGG
 from genrenet.prefetch import map_ahead
@@ -124,19 +124,14 @@ class Tagger:
         if isinstance(feats, str):
             return Prediction(path, error=feats)
         probs, starts = self.taggram(feats, hop_seconds)
-        mean = probs.mean(axis=0)
-        pred = Prediction(path, top=self._top(mean, top_k), proba=mean)
-        if timeline:
-            frame_s = self.config.hop_length / self.config.sample_rate
-            pred.timeline = [
-                {
-                    "start": round(float(s * frame_s), 3),
-                    "end": round(float((s + PATCH_FRAMES) * frame_s), 3),
-                    "top": self._top(p, top_k),
-                }
-                for s, p in zip(starts, probs, strict=True)
-            ]
-        return pred
-
-    def _top(self, proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
-        return top_labels(self.labels, proba, k)
+        frame_s = self.config.hop_length / self.config.sample_rate
+        return summarize_windows(
+            path,
+            self.labels,
+            probs,
+            starts,
+            top_k,
+            frame_seconds=frame_s if timeline else None,
+            window_seconds=PATCH_FRAMES * frame_s,
+            total_frames=max(feats.shape[-1], PATCH_FRAMES),
+        )

@@ -133,21 +133,7 @@ class FeatureStore:
         ``"failed"`` (for progress bars).
         """
         report = ExtractionReport()
-        todo: list[Path] = []
-        for path in paths:
-            path = Path(path)
-            try:
-                audio.check_file(path)
-                exists = self.entry_path(path).exists()
-            except audio.AudioError as err:
-                report.failed.append(Skipped(path, err.reason))
-                _notify(on_done, path, "failed")
-                continue
-            if exists:
-                report.cached.append(path)
-                _notify(on_done, path, "cached")
-            else:
-                todo.append(path)
+        todo = split_cached(paths, self.entry_path, report, on_done)
         if todo and self._frontend is None:
             from genrenet.features.frontends import frontend
 
@@ -340,6 +326,31 @@ def _variant_worker(config_json: str, root: str, path: str, kind: str, value: fl
         store = FeatureStore(FeatureConfig.from_json(config_json), Path(root))
         _WORKER_STORES[(config_json, root)] = store
     return store._extract_variant_one(Path(path), WaveformVariant(kind, value))
+
+
+def split_cached(
+    paths: Sequence[Path],
+    entry_path: Callable[[Path], Path],
+    report: ExtractionReport,
+    on_done: Callable[[Path, str], None] | None,
+) -> list[Path]:
+    """Check each file; record unreadable ones as failed and cached ones as cached in
+    ``report``, and return the paths still to compute."""
+    todo: list[Path] = []
+    for path in map(Path, paths):
+        try:
+            audio.check_file(path)
+            exists = entry_path(path).exists()
+        except audio.AudioError as err:
+            report.failed.append(Skipped(path, err.reason))
+            _notify(on_done, path, "failed")
+            continue
+        if exists:
+            report.cached.append(path)
+            _notify(on_done, path, "cached")
+        else:
+            todo.append(path)
+    return todo
 
 
 def _notify(callback: Callable[[Path, str], None] | None, path: Path, status: str) -> None:

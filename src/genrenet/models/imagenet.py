@@ -158,6 +158,11 @@ class ImageNetBackbone(GenreModel):
                 self.backbone.get_submodule(name).requires_grad_(False)
         self._set_head(self.backbone.num_features, dropout)
 
+    @classmethod
+    def loading_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A saved model carries every weight: the original weights file is not needed."""
+        return {"weights": None}
+
     def train(self, mode: bool = True) -> ImageNetBackbone:
         """Set training mode, keeping frozen backbone parts in eval mode (fixed BN statistics)."""
         super().train(mode)
