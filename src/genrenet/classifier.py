@@ -61,6 +61,17 @@ def top_labels(labels: Sequence[str], proba: np.ndarray, k: int) -> list[dict[st
     return [{"label": labels[i], "score": round(float(proba[i]), 6)} for i in order]
 
 
+def features_or_error(features_of: Callable[[Path], np.ndarray], path: Path) -> np.ndarray | str:
+    """``features_of(path)``, or the reason in words when the file cannot be used (so that a
+    batch goes on with the other files)."""
+    try:
+        return features_of(path)
+    except audio.AudioError as err:
+        return err.reason
+    except ValueError as err:
+        return str(err)
+
+
 def summarize_windows(
     path: Path,
     labels: Sequence[str],
@@ -238,13 +249,7 @@ class Classifier:
         return compute_stream(blocks, cfg, module)
 
     def _features_or_error(self, path: Path) -> np.ndarray | str:
-        """Features of ``path``, or the reason in words when it cannot be used."""
-        try:
-            return self.features_of(path)
-        except audio.AudioError as err:
-            return err.reason
-        except ValueError as err:
-            return str(err)
+        return features_or_error(self.features_of, path)
 
     def predict_file(
         self,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from genrenet import audio
-from genrenet.classifier import Prediction, summarize_windows
+from genrenet.classifier import Prediction, features_or_error, summarize_windows
 from genrenet.features import FeatureConfig, compute_stream, frontend
 from genrenet.models.musicnn import PATCH_FRAMES, TAGGERS, Musicnn, MusicnnVGG
 from genrenet.prefetch import map_ahead
@@ -81,12 +81,7 @@ class Tagger:
         return torch.cat(out).numpy(), starts
 
     def _features_or_error(self, path: Path) -> np.ndarray | str:
-        try:
-            return self.features_of(path)
-        except audio.AudioError as err:
-            return err.reason
-        except ValueError as err:
-            return str(err)
+        return features_or_error(self.features_of, path)
 
     def tag_files(
         self,
