@@ -11,8 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,11 @@ import torch
 from torch import nn
 
 from genrenet import __version__, audio
-from genrenet.features import FeatureConfig, compute_stream, frontend
+from genrenet.features import FeatureConfig
 from genrenet.patches import Normalizer, sliding_windows, window_starts
-from genrenet.prefetch import map_ahead
+from genrenet.predictor import Prediction, WindowedPredictor
+
+__all__ = ["BundleError", "Classifier", "Prediction"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -37,69 +38,7 @@ class BundleError(Exception):
     """A model folder that cannot be loaded; the message says what is wrong."""
 
 
-@dataclass
-class Prediction:
-    """Genres of one file, best first, with an optional per-window timeline (or the error)."""
-
-    path: Path
-    top: list[dict[str, float | str]] = field(default_factory=list)
-    timeline: list[dict[str, Any]] | None = None
-    error: str | None = None
-    proba: np.ndarray | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``genrenet predict --json``."""
-        data: dict[str, Any] = {"path": str(self.path), "top": self.top, "error": self.error}
-        if self.timeline is not None:
-            data["timeline"] = self.timeline
-        return data
-
-
-def top_labels(labels: Sequence[str], proba: np.ndarray, k: int) -> list[dict[str, float | str]]:
-    """The ``k`` most probable labels, best first, as ``{"label", "score"}`` records."""
-    order = np.argsort(-proba)[: max(1, k)]
-    return [{"label": labels[i], "score": round(float(proba[i]), 6)} for i in order]
-
-
-def features_or_error(features_of: Callable[[Path], np.ndarray], path: Path) -> np.ndarray | str:
-    """``features_of(path)``, or the reason in words when the file cannot be used (so that a
-    batch goes on with the other files)."""
-    try:
-        return features_of(path)
-    except audio.AudioError as err:
-        return err.reason
-    except ValueError as err:
-        return str(err)
-
-
-def summarize_windows(
-    path: Path,
-    labels: Sequence[str],
-    probs: np.ndarray,
-    starts: np.ndarray,
-    top_k: int,
-    frame_seconds: float | None,
-    window_seconds: float,
-    total_frames: int,
-) -> Prediction:
-    """One file's Prediction from its window probabilities: their mean ranks the labels; with
-    ``frame_seconds`` each window also goes into the timeline (its end capped at the file's)."""
-    mean = probs.mean(axis=0)
-    pred = Prediction(path, top=top_labels(labels, mean, top_k), proba=mean)
-    if frame_seconds is not None:
-        total_s = total_frames * frame_seconds
-        pred.timeline = [
-            {
-                "start": round(float(s * frame_seconds), 3),
-                "end": round(float(min(s * frame_seconds + window_seconds, total_s)), 3),
-                "top": top_labels(labels, p, top_k),
-            }
-            for s, p in zip(starts, probs, strict=True)
-        ]
-    return pred
-
-
-class Classifier:
+class Classifier(WindowedPredictor):
     """A genre classifier: feature front end + normaliser + network + labels."""
 
     def __init__(
@@ -226,11 +165,7 @@ class Classifier:
         """Probabilities of each sliding window of a feature matrix, and the window start frames."""
         network = self._require_trained()
         patch = self.patch_frames
-        hop = (
-            patch
-            if hop_seconds is None
-            else max(1, self.feature_config.frames_for(hop_seconds) - 1)
-        )
+        hop = self.hop_frames(hop_seconds, patch)
         windows = self.normalizer(sliding_windows(feats, patch, hop))
         starts = window_starts(max(feats.shape[-1], patch), patch, hop)
         out = []
@@ -239,68 +174,12 @@ class Classifier:
             out.append(torch.softmax(network(batch), dim=1).numpy())
         return np.concatenate(out), starts
 
-    def features_of(self, path: str | Path, block_seconds: float = 60.0) -> np.ndarray:
-        """Full-length features of a file of any length, streamed block by block."""
-        cfg = self.feature_config
-        module = getattr(self, "_frontend", None)
-        if module is None or module.config != cfg:
-            module = self._frontend = frontend(cfg)
-        blocks = audio.stream(path, sr=cfg.sample_rate, block_seconds=block_seconds)
-        return compute_stream(blocks, cfg, module)
+    window_scores = window_proba
 
-    def _features_or_error(self, path: Path) -> np.ndarray | str:
-        return features_or_error(self.features_of, path)
-
-    def predict_file(
-        self,
-        path: str | Path,
-        top_k: int = 3,
-        hop_seconds: float | None = None,
-        timeline: bool = False,
-    ) -> Prediction:
-        """Genres of one file (mean of window probabilities); errors are captured, not raised."""
-        path = Path(path)
-        feats = self._features_or_error(path)
-        return self._predict_features(path, feats, top_k, hop_seconds, timeline)
-
-    def predict_files(
-        self,
-        paths: Sequence[str | Path],
-        top_k: int = 3,
-        hop_seconds: float | None = None,
-        timeline: bool = False,
-        workers: int = 2,
-    ) -> Iterator[Prediction]:
-        """Predictions in input order; files are decoded a few ahead on ``workers`` threads while
-        the network runs, so memory stays bounded."""
-        paths = [Path(p) for p in paths]
-        features = map_ahead(self._features_or_error, paths, workers)
-        for path, feats in zip(paths, features, strict=True):
-            yield self._predict_features(path, feats, top_k, hop_seconds, timeline)
-
-    def _predict_features(
-        self,
-        path: Path,
-        feats: np.ndarray | str,
-        top_k: int,
-        hop_seconds: float | None,
-        timeline: bool,
-    ) -> Prediction:
-        """Average the window probabilities of one file's features (or carry its error)."""
-        if isinstance(feats, str):
-            return Prediction(path, error=feats)
-        probs, starts = self.window_proba(feats, hop_seconds)
-        cfg = self.feature_config
-        return summarize_windows(
-            path,
-            self.labels,
-            probs,
-            starts,
-            top_k,
-            frame_seconds=cfg.hop_length / cfg.sample_rate if timeline else None,
-            window_seconds=self.train_config.crop_seconds,
-            total_frames=feats.shape[-1],
-        )
+    @property
+    def window_seconds(self) -> float:
+        """Length of one model input patch."""
+        return self.train_config.crop_seconds
 
     def predict_proba(
         self, paths: Sequence[str | Path], hop_seconds: float | None = None

@@ -823,7 +823,7 @@ def _run_on_files(
 
 
 def _missing_prediction(skipped: Skipped):
-    from genrenet.classifier import Prediction
+    from genrenet.predictor import Prediction
 
     return Prediction(skipped.path, error=skipped.reason)
 

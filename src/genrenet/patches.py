@@ -31,7 +31,11 @@ def window_starts(n_frames: int, patch_frames: int, hop_frames: int) -> np.ndarr
 def sliding_windows(feats: np.ndarray, patch_frames: int, hop_frames: int) -> np.ndarray:
     """All windows ``[n_windows, n_features, patch]`` of a ``[n_features, frames]`` matrix."""
     feats = fit_length(np.asarray(feats), patch_frames)
-    starts = window_starts(feats.shape[-1], patch_frames, hop_frames)
+    return windows_at(feats, patch_frames, window_starts(feats.shape[-1], patch_frames, hop_frames))
+
+
+def windows_at(feats: np.ndarray, patch_frames: int, starts: np.ndarray) -> np.ndarray:
+    """The windows ``[n_windows, n_features, patch]`` starting at ``starts`` (a copy)."""
     view = np.lib.stride_tricks.sliding_window_view(feats, patch_frames, axis=-1)
     return np.ascontiguousarray(view[:, starts].transpose(1, 0, 2))
 
