@@ -80,7 +80,7 @@ def test_pooling_after_relu_and_bn_equals_the_direct_order() -> None:
     x = torch.randn(3, 1, 60, 96)
     direct = tf_max(branch.block(torch.nn.functional.pad(x, (0, 0, 3, 3))), dim=3)
     assert (bn.weight < 0).any() and (bn.weight > 0).any()
-    torch.testing.assert_close(branch(x), direct, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(branch(x, exact=False), direct, rtol=1e-5, atol=1e-5)
 
 
 def test_tf_max_skips_nan_and_floors_at_the_lowest_float() -> None:
@@ -351,23 +351,11 @@ def test_bundled_gtzan_model_loads_by_name_and_predict_uses_it(synth_clips: Path
 
     from genrenet.classifier import Classifier
     from genrenet.cli import app
+    from genrenet.data.gtzan import GTZAN_GENRES
     from genrenet.pretrained.musicnn_weights import load_state_dict
 
     clf = Classifier.load("gtzan-musicnn")
-    assert sorted(clf.labels) == sorted(
-        [
-            "blues",
-            "classical",
-            "country",
-            "disco",
-            "hiphop",
-            "jazz",
-            "metal",
-            "pop",
-            "reggae",
-            "rock",
-        ]
-    )
+    assert sorted(clf.labels) == sorted(GTZAN_GENRES)
     assert "bundled" in clf.describe()
     wheel = load_state_dict("MSD_musicnn")
     assert torch.equal(clf.network.backbone.dense.weight, wheel["dense.weight"])

@@ -86,14 +86,14 @@ class EmbeddingStore:
         """Window embeddings ``[n_windows, 1706]`` of a ``[96, frames]`` musicnn input."""
         import torch
 
-        from genrenet.models.musicnn import PATCH_FRAMES
+        from genrenet.models.musicnn import CPU_PATCHES, PATCH_FRAMES
         from genrenet.patches import sliding_windows
 
         windows = sliding_windows(feats, PATCH_FRAMES, PATCH_FRAMES)
         net = self.network()
         rows = []
         with torch.no_grad():
-            for window in torch.from_numpy(windows).transpose(1, 2).split(1):
+            for window in torch.from_numpy(windows).transpose(1, 2).split(CPU_PATCHES):
                 out = net.features(window)
                 rows.append(torch.cat([out.mean_pool, out.max_pool, out.penultimate], dim=1))
         return torch.cat(rows).numpy()

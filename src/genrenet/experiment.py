@@ -25,6 +25,7 @@ from genrenet.patches import normalizer_for
 
 if TYPE_CHECKING:
     from genrenet.classifier import Classifier
+    from genrenet.transfer import HeadFit
 
 
 @dataclass
@@ -265,7 +266,13 @@ def train_on_split(
     return outcome
 
 
-def _fit_frozen_head(classifier, loaded, chosen, part, augment: AugmentConfig):
+def _fit_frozen_head(
+    classifier: Classifier,
+    loaded: LoadedTracks,
+    chosen: Split,
+    part: Callable[[list[int]], tuple[list[np.ndarray], np.ndarray]],
+    augment: AugmentConfig,
+) -> HeadFit:
     """Fit a frozen musicnn model's head with scikit-learn on cached window embeddings."""
     from genrenet.embeddings import EmbeddingStore
     from genrenet.transfer import fit_head
