@@ -1,0 +1,248 @@
+"""What the command modules share: the consoles, error and skip reporting, the progress bar,
+input expansion, model loading, and the option types and defaults used by several commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from genrenet.data.tracks import Collection, Skipped
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class FeatureKind(str, Enum):
+    """Feature kinds offered on the command line."""
+
+    logmel = "logmel"
+    mfcc = "mfcc"
+    musicnn = "musicnn"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear error line and return the Exit to raise."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def open_or_fail(data: Path) -> Collection:
+    """Open a collection, turning a bad path into one clear message (exit 2)."""
+    from genrenet.data import open_collection
+
+    try:
+        return open_collection(data)
+    except (FileNotFoundError, ValueError) as err:
+        raise fail(str(err), 2) from None
+
+
+def load_model_or_fail(model_dir: Path | str):
+    """Load a saved classifier (folder or bundled name), turning any problem into one clear
+    message (exit 2)."""
+    from genrenet.classifier import BundleError, Classifier
+    from genrenet.pretrained.musicnn_weights import MissingWeightsError
+    from genrenet.pretrained.tf_checkpoint import CheckpointError
+
+    try:
+        return Classifier.load(model_dir)
+    except (BundleError, MissingWeightsError, CheckpointError) as err:
+        raise fail(str(err), 2) from None
+
+
+def report_skipped(skipped: list[Skipped], what: str = "skipped") -> None:
+    """List each file that could not be used, with its reason."""
+    if not skipped:
+        return
+    errors.print(f"[yellow]{len(skipped)} file(s) {what}:[/]", highlight=False)
+    for item in skipped:
+        errors.print(f"  {item.path}: {item.reason}", highlight=False, soft_wrap=True)
+
+
+def report_warnings(warnings: list[str]) -> None:
+    """Print the data source's warnings."""
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def report_notes(notes: list[str]) -> None:
+    """Print notes about how a split or a cross-validation was made."""
+    for note in notes:
+        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[callable]:
+    """A Rich progress bar (hidden when not on a terminal); yields ``advance(path, status)``."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda *_: progress.advance(task)
+
+
+def default_workers() -> int:
+    """Parallel workers when not told: the CPU count, between 1 and 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+DEFAULT_WORKERS = default_workers()
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
+    """Files, folders (searched recursively for audio) and glob patterns to a list of files."""
+    import glob
+
+    from genrenet.data.tracks import is_audio_path
+
+    files: list[Path] = []
+    missing: list[Skipped] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_audio_path(p)))
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            if not matches:
+                missing.append(Skipped(path, "the pattern matches no file"))
+            files.extend(m for m in matches if m.is_file())
+        else:
+            missing.append(Skipped(path, "file not found"))
+    return files, missing
+
+
+# Options of several commands.
+DataArg = Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")]
+WorkersOpt = Annotated[int, typer.Option(help="Parallel workers.")]
+CacheOpt = Annotated[Path | None, typer.Option(help="Feature cache folder.")]
+StoreCacheOpt = Annotated[
+    Path | None, typer.Option(help="Cache folder (default ~/.cache/genrenet).")
+]
+ExtractWorkersOpt = Annotated[int, typer.Option(help="Parallel workers for feature extraction.")]
+DecodeWorkersOpt = Annotated[int, typer.Option(help="Threads decoding files ahead.")]
+ClipsOpt = Annotated[int, typer.Option(help="Clips per genre.")]
+SecondsOpt = Annotated[float, typer.Option(help="Seconds per clip.")]
+
+# Options of train and cv, with their defaults.
+DEFAULT_MODEL = "resnet"
+DEFAULT_EPOCHS = 60
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_OPTIMIZER = "adam"
+DEFAULT_WEIGHT_DECAY = 0.0
+DEFAULT_CROP_SECONDS = 3.0
+DEFAULT_CROPS_PER_TRACK = 4
+DEFAULT_PATIENCE = 10
+DEFAULT_SEED = 0
+DEFAULT_AUGMENT = "none"
+
+ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
+FeaturesOpt = Annotated[
+    FeatureKind | None,
+    typer.Option(help="Feature kind (default logmel; musicnn models use their own)."),
+]
+EpochsOpt = Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")]
+BatchOpt = Annotated[int, typer.Option(help="Batch size.")]
+LrOpt = Annotated[
+    float | None,
+    typer.Option(help="Learning rate (default 1e-3; 1e-4 when fine-tuning musicnn)."),
+]
+FreezeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="musicnn models: 'all' (head on frozen embeddings), 'frontend' (fine-tune mid- "
+        "and back-end) or 'none' (fine-tune everything). Same as --model-arg freeze=..."
+    ),
+]
+HeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="musicnn models: logreg, svm, mlp (fitted on frozen embeddings with --freeze all) "
+        "or dense (trained by gradient descent). Same as --model-arg head=..."
+    ),
+]
+OptimizerOpt = Annotated[str, typer.Option(help="adam or adamw.")]
+DecayOpt = Annotated[float, typer.Option(help="Weight decay.")]
+CropOpt = Annotated[float, typer.Option(help="Seconds per training crop / patch.")]
+CropsOpt = Annotated[int, typer.Option(help="Random crops per track per epoch.")]
+PatienceOpt = Annotated[int, typer.Option(help="Early-stopping patience (epochs).")]
+WeightsOpt = Annotated[bool, typer.Option(help="Weight classes by inverse frequency.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+MinutesOpt = Annotated[float | None, typer.Option(help="Stop training after this long.")]
+ModelArgOpt = Annotated[
+    list[str] | None, typer.Option(help="Architecture option key=value (repeatable).")
+]
+AugmentOpt = Annotated[
+    str,
+    typer.Option(
+        help="Augment training tracks: a comma list of pitch, stretch, noise, specaugment, "
+        "mixup, or a .toml/.json file of settings; 'none' for no augmentation."
+    ),
+]
+
+TRAINING_OPTIONS = {
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "epochs": "max_epochs",
+    "crops_per_track": "crops_per_track",
+    "patience": "patience",
+    "class_weights": "class_weights",
+    "seed": "seed",
+    "max_minutes": "max_minutes",
+}
+"""Command-line option -> Classifier/TrainConfig setting, for train and cv."""
+
+
+def _parse_model_args(pairs: list[str]) -> dict:
+    """``key=value`` strings to a dict, values parsed as JSON where they parse (numbers, bools)."""
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--model-arg expects key=value, got {pair!r}", 2)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def build_classifier(options: dict):
+    """A Classifier from a command's options; bad values become one clear message (exit 2)."""
+    from genrenet.classifier import Classifier
+
+    settings = {key: options[name] for name, key in TRAINING_OPTIONS.items()}
+    model_kwargs = _parse_model_args(options["model_arg"] or [])
+    for name in ("freeze", "head"):
+        if options.get(name) is not None:
+            model_kwargs[name] = options[name]
+    try:
+        return Classifier(
+            model=options["model"],
+            features=options["features"].value if options["features"] else None,
+            crop_seconds=options["crop_seconds"],
+            model_kwargs=model_kwargs,
+            augment=options["augment"],
+            **settings,
+        )
+    except (ValueError, TypeError) as err:
+        raise fail(str(err), 2) from None
