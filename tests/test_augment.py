@@ -18,8 +18,6 @@ from genrenet.augment import (
     add_noise,
     mixup,
     pitch_shift,
-    random_gain,
-    slice_clip,
     spec_augment,
     time_stretch,
 )
@@ -93,32 +91,6 @@ def test_noise_amplitude_is_its_standard_deviation_and_seeded() -> None:
         add_noise(y, np.random.default_rng(0))
     with pytest.raises(ValueError, match="exactly one"):
         add_noise(y, np.random.default_rng(0), amplitude=0.1, snr_db=10)
-
-
-def test_random_gain_stays_in_range_and_varies() -> None:
-    y = tone(seconds=0.5)
-    gains = []
-    for seed in range(50):
-        out = random_gain(y, np.random.default_rng(seed), -6.0, 3.0)
-        ratio = out[np.abs(y) > 0.05] / y[np.abs(y) > 0.05]
-        assert np.allclose(ratio, ratio[0], rtol=1e-5)
-        gains.append(20 * np.log10(ratio[0]))
-    assert min(gains) >= -6.0 - 1e-4 and max(gains) <= 3.0 + 1e-4
-    assert max(gains) - min(gains) > 4.0
-    with pytest.raises(ValueError, match="min_db"):
-        random_gain(y, np.random.default_rng(0), 3.0, -3.0)
-
-
-def test_slice_clip_gives_equal_consecutive_parts() -> None:
-    y = np.arange(30 * 100 + 7, dtype=np.float32)
-    parts = slice_clip(y, 10)
-    assert len(parts) == 10 and {len(p) for p in parts} == {300}
-    np.testing.assert_array_equal(np.concatenate(parts), y[:3000])
-    with pytest.raises(ValueError, match="non-empty"):
-        slice_clip(y[:5], 10)
-
-
-# --- variants and settings -----------------------------------------------------------------------
 
 
 def test_variant_ids_apply_and_validation() -> None:
@@ -306,17 +278,17 @@ def test_variants_are_computed_once_and_kept_apart(tmp_path: Path) -> None:
         y = load(path)
         entries = {store.entry_path(path)}
         for variant in variants:
-            entry = store.variant_entry_path(path, variant)
+            entry = store.entry_path(path, variant)
             assert entry.exists() and entry not in entries and variant.id in entry.name
             entries.add(entry)
-            feats = store.get_variant(path, variant)
+            feats = store.get(path, variant)
             assert feats.shape == plain.shape and not np.allclose(feats, plain, atol=1.0)
             expected = compute(variant.apply(y, SR, seed=variant.seed_for(path)))
             np.testing.assert_allclose(feats, expected, atol=1e-4)
     stretched = WaveformVariant("stretch", 0.5)
-    assert store.get_variant(paths[0], stretched) is None
+    assert store.get(paths[0], stretched) is None
     store.extract_variants(paths[:1], [stretched], workers=1)
-    assert store.get_variant(paths[0], stretched).shape[1] == pytest.approx(
+    assert store.get(paths[0], stretched).shape[1] == pytest.approx(
         2 * store.get(paths[0]).shape[1], rel=0.02
     )
 
@@ -342,5 +314,5 @@ def test_variants_on_worker_processes_match_and_bad_files_are_reported(
     for path in paths:
         for variant in variants:
             np.testing.assert_allclose(
-                parallel.get_variant(path, variant), serial.get_variant(path, variant), atol=1e-4
+                parallel.get(path, variant), serial.get(path, variant), atol=1e-4
             )

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from genrenet import crossval
 from genrenet.classifier import Classifier
-from genrenet.crossval import cross_validate, make_folds
 from genrenet.data import open_collection
 from genrenet.data.synth import generate_collection
 from genrenet.data.tracks import Collection, Track
+from genrenet.evaluation import crossval
+from genrenet.evaluation.crossval import cross_validate, make_folds
 
 N_FOLDS = 3
 TINY = {

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from genrenet import crossval, grid
-from genrenet.grid import load_grid, run_grid
-from genrenet.training import TrainConfig
+from genrenet.evaluation import crossval, grid
+from genrenet.evaluation.grid import load_grid, run_grid
+from genrenet.training.loop import TrainConfig
 
 GRID_TOML = """
 folds = 4

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from genrenet.classifier import Classifier
-from genrenet.crossval import CV_FILE, CVResult, FoldResult, summarise
 from genrenet.data.synth import generate_collection
 from genrenet.data.tracks import Track
-from genrenet.evaluation import EvaluationResult, compute_metrics
-from genrenet.grid import STATE_FILE, GridSpec, write_results
+from genrenet.evaluation.crossval import CV_FILE, CVResult, FoldResult, summarise
+from genrenet.evaluation.grid import STATE_FILE, GridSpec, write_results
+from genrenet.evaluation.metrics import EvaluationResult, compute_metrics
 from genrenet.report import (
     FIGURE_FILES,
     SECTION_IDS,

@@ -39,7 +39,7 @@ def trained(synthetic: Path, tmp_path_factory):
         lr=2e-3,
         seed=0,
     )
-    outcome = clf.fit(synthetic, out_dir=run, cache=run / "cache", progress=False)
+    outcome = clf.fit(synthetic, out_dir=run, cache=run / "cache", progress=False).outcome_
     return clf, outcome, run
 
 
@@ -226,7 +226,7 @@ def test_train_cli_writes_run_and_resumes(synthetic, tmp_path) -> None:
 
 
 def _history(run: Path) -> list[dict]:
-    from genrenet.evaluation import load_history, merge_history
+    from genrenet.training.history import load_history, merge_history
 
     return merge_history(load_history(run / "logs" / "metrics.csv"))
 
@@ -254,16 +254,17 @@ def test_waveform_augmentation_touches_training_tracks_only(synthetic, tmp_path)
         crops_per_track=1,
         augment="noise,specaugment,mixup",
     )
-    outcome = clf.fit(synthetic, out_dir=tmp_path / "run", cache=tmp_path / "c", progress=False)
+    clf.fit(synthetic, out_dir=tmp_path / "run", cache=tmp_path / "c", progress=False)
+    outcome = clf.outcome_
     store = FeatureStore(clf.feature_config, tmp_path / "c")
     variant = AugmentConfig.parse("noise").variants()[0]
     tracks = sorted(p for p in synthetic.rglob("*.wav"))
     by_id = {p.relative_to(synthetic).as_posix(): p for p in tracks}
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     for track_id in split["train"]:
-        assert store.variant_entry_path(by_id[track_id], variant).exists()
+        assert store.entry_path(by_id[track_id], variant).exists()
     for track_id in split["valid"] + split["test"]:
-        assert not store.variant_entry_path(by_id[track_id], variant).exists()
+        assert not store.entry_path(by_id[track_id], variant).exists()
     assert "noise" in outcome.classifier.metadata["augment"]
     config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
     assert config["training"]["config"]["augment"]["methods"] == ["noise", "specaugment", "mixup"]
@@ -273,7 +274,7 @@ def test_batch_augmentation_only_in_training_steps() -> None:
     import torch
 
     from genrenet.augment import AugmentConfig
-    from genrenet.training import GenreModule, TrainConfig
+    from genrenet.training.loop import GenreModule, TrainConfig
 
     seen = []
 

@@ -17,21 +17,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from genrenet.errors import AudioError
+
 DEFAULT_SR = 22050
 MIN_DURATION = 0.1
 """Shortest clip (seconds) :func:`load` accepts by default: a 1-sample file is not music."""
 
 _TRUNCATION_TOLERANCE = 0.02
 """Fraction by which decoded length may fall short of the header before we call it truncated."""
-
-
-class AudioError(Exception):
-    """A file that cannot be used as audio; ``str(err)`` is ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -1,37 +1,51 @@
-"""Loading a saved model folder and checking that its weights fit its config exactly."""
+"""Reading a saved model folder (``config.json`` + ``model.safetensors``) and checking it.
+
+This module knows the bundle's on-disk form and nothing of the :class:`Classifier` that is
+rebuilt from it: :func:`read_bundle` returns the parsed, checked parts, and the facade builds its
+network from them.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from genrenet.errors import BundleError
 from genrenet.features import FeatureConfig
+from genrenet.files import CONFIG_FILE, MODEL_DIR, WEIGHTS_FILE
 from genrenet.patches import Normalizer
 
-if TYPE_CHECKING:
-    from genrenet.classifier import Classifier
+#: Models shipped inside the package, loadable by name.
+BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "models"
+BUNDLED_MODELS = ("gtzan-musicnn",)
 
 REQUIRED_KEYS = ("labels", "features", "normalization", "architecture", "patch_seconds")
 
 
 def resolve_bundle_dir(directory: Path) -> Path:
     """A model folder, or a run folder (``genrenet train --out``) that holds one in ``model/``."""
-    from genrenet.classifier import CONFIG_FILE
-
     if (directory / CONFIG_FILE).exists():
         return directory
-    if (directory / "model" / CONFIG_FILE).exists():
-        return directory / "model"
+    if (directory / MODEL_DIR / CONFIG_FILE).exists():
+        return directory / MODEL_DIR
     return directory
+
+
+def locate_bundle(name_or_path: str | Path) -> tuple[Path, bool]:
+    """The folder of a model given by path or by the name of a bundled model, and whether it is
+    one of the bundled ones (a path that exists wins over a bundled name)."""
+    path = Path(name_or_path)
+    if str(name_or_path) in BUNDLED_MODELS and not path.exists():
+        return BUNDLED_DIR / str(name_or_path), True
+    return path, False
 
 
 def read_config(directory: Path) -> dict[str, Any]:
     """Parse and check ``config.json``; a BundleError names the file and the problem."""
-    from genrenet.classifier import CONFIG_FILE, BundleError
-
     path = directory / CONFIG_FILE
     if not directory.is_dir():
         raise BundleError(f"{directory}: no such model folder")
@@ -54,17 +68,50 @@ def read_config(directory: Path) -> dict[str, Any]:
     return config
 
 
-def load_bundle(cls: type[Classifier], directory: Path) -> Classifier:
-    """Rebuild a :class:`Classifier` from ``directory``; every mismatch is named in the error."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+@dataclass
+class BundleContents:
+    """The checked parts of a saved model folder, ready for the facade to rebuild a model."""
 
-    from genrenet.classifier import WEIGHTS_FILE, BundleError
+    directory: Path
+    config: dict[str, Any]
+    labels: list[str]
+    features: FeatureConfig
+    normalizer: Normalizer
+    architecture: str
+    model_kwargs: dict[str, Any]
+    patch_seconds: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        """Where the config came from, for error messages."""
+        return self.directory / CONFIG_FILE
+
+    def load_weights(self, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The bundle's tensors, checked against the ``expected`` ones of the rebuilt network."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        weights_path = self.directory / WEIGHTS_FILE
+        if not weights_path.exists():
+            raise BundleError(f"{self.directory}: no {WEIGHTS_FILE}")
+        try:
+            state = load_file(weights_path)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise BundleError(
+                f"{weights_path}: corrupt or not a safetensors file ({err})"
+            ) from None
+        check_state(expected, state, weights_path)
+        return state
+
+
+def read_bundle(directory: Path) -> BundleContents:
+    """Parse and check a model folder (or a run folder holding one); every mismatch is named."""
     from genrenet.models import model_names
 
-    directory = resolve_bundle_dir(directory)
+    directory = resolve_bundle_dir(Path(directory))
     config = read_config(directory)
-    where = directory / "config.json"
+    where = directory / CONFIG_FILE
     try:
         features = FeatureConfig.from_dict(config["features"])
     except (TypeError, ValueError) as err:
@@ -83,39 +130,39 @@ def load_bundle(cls: type[Classifier], directory: Path) -> Classifier:
             f"{where}: normalization has {normalizer.mean.shape[0]} bands, the features "
             f"{features.n_features}"
         )
-    clf = cls(
-        model=arch["name"],
+    return BundleContents(
+        directory=directory,
+        config=config,
+        labels=list(config["labels"]),
         features=features,
-        crop_seconds=float(config["patch_seconds"]),
-        model_kwargs=arch.get("kwargs") or {},
+        normalizer=normalizer,
+        architecture=arch["name"],
+        model_kwargs=dict(arch.get("kwargs") or {}),
+        patch_seconds=float(config["patch_seconds"]),
+        metadata={k: v for k, v in config.get("training", {}).items() if k != "config"},
     )
-    clf.labels = list(config["labels"])
-    clf.normalizer = normalizer
-    clf.metadata = {k: v for k, v in config.get("training", {}).items() if k != "config"}
-    try:
-        network = clf._build_network(loading=True)
-    except (TypeError, ValueError) as err:
-        raise BundleError(f"{where}: cannot build {arch['name']} ({err})") from None
-    weights_path = directory / WEIGHTS_FILE
-    if not weights_path.exists():
-        raise BundleError(f"{directory}: no {WEIGHTS_FILE}")
-    try:
-        state = load_file(weights_path)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise BundleError(f"{weights_path}: corrupt or not a safetensors file ({err})") from None
-    check_state(network.saved_state(), state, weights_path)
-    network.load_state_dict(state, strict=False)
-    network.eval()
-    clf.network = network
-    return clf
+
+
+def write_bundle(directory: Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> Path:
+    """Write a bundle atomically: a crash never leaves a half-written model folder."""
+    from safetensors.torch import save
+
+    from genrenet import __version__
+    from genrenet.files import atomic_directory, atomic_write, write_json
+
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        # serialised here and written by atomic_write: safetensors' own save_file makes 0600 files
+        atomic_write(tmp / WEIGHTS_FILE, save(tensors, metadata={"genrenet_version": __version__}))
+        write_json(tmp / CONFIG_FILE, config)
+    return directory
 
 
 def check_state(
     expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], where: Path
 ) -> None:
     """Raise BundleError listing missing, unexpected and wrongly shaped tensors."""
-    from genrenet.classifier import BundleError
-
     problems = []
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))

@@ -7,10 +7,7 @@ architecture and arguments, patch length, training metadata, genrenet version) a
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,95 +16,165 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrenet import __version__, audio
+from genrenet import __version__
+from genrenet.augment import AugmentConfig
+from genrenet.bundle import BUNDLED_DIR, BUNDLED_MODELS, locate_bundle, read_bundle, write_bundle
+from genrenet.errors import AudioError, BundleError
 from genrenet.features import FeatureConfig
+from genrenet.files import BUNDLE_FORMAT, CONFIG_FILE, WEIGHTS_FILE
+from genrenet.inference.predictor import Prediction, WindowedPredictor
 from genrenet.patches import Normalizer, sliding_windows, window_starts
-from genrenet.predictor import Prediction, WindowedPredictor
+from genrenet.training.config import TrainConfig
 
-__all__ = ["BundleError", "Classifier", "Prediction"]
+__all__ = [
+    "BUNDLED_DIR",
+    "BUNDLED_MODELS",
+    "BUNDLE_FORMAT",
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "BundleError",
+    "Classifier",
+    "Prediction",
+]
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-BUNDLE_FORMAT = 1
-#: Models shipped inside the package, loadable by name.
-BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "models"
-BUNDLED_MODELS = ("gtzan-musicnn",)
 
-
-class BundleError(Exception):
-    """A model folder that cannot be loaded; the message says what is wrong."""
+_DEFAULTS = TrainConfig()
+"""The one place training defaults are written; the keyword defaults below read them."""
 
 
 class Classifier(WindowedPredictor):
-    """A genre classifier: feature front end + normaliser + network + labels."""
+    """A genre classifier: feature front end + normaliser + network + labels.
+
+    It follows scikit-learn's estimator contract: every setting is a keyword argument of
+    ``__init__``, stored as given (:meth:`get_params` returns them, :meth:`clone` rebuilds from
+    them); defaults that depend on other settings (the features a pretrained model needs, the
+    learning rate of fine-tuning, the augmentation) are resolved in :attr:`train_config` and
+    :attr:`feature_config`, which raise ValueError for settings that do not fit together.
+    :meth:`fit` returns the classifier itself; the run's outcome is kept in :attr:`outcome_`.
+
+    >>> clf = Classifier(model="cnn64", features="mfcc", max_epochs=20)  # doctest: +SKIP
+    >>> clf.fit("data/genres", out_dir="runs/cnn64").outcome_.evaluation.track["accuracy"]
+    """
 
     def __init__(
         self,
-        model: str = "resnet",
+        model: str = _DEFAULTS.model,
         features: FeatureConfig | str | None = None,
-        crop_seconds: float = 3.0,
+        crop_seconds: float = _DEFAULTS.crop_seconds,
         model_kwargs: dict[str, Any] | None = None,
-        **train_options: Any,
+        *,
+        crops_per_track: int = _DEFAULTS.crops_per_track,
+        batch_size: int = _DEFAULTS.batch_size,
+        optimizer: str = _DEFAULTS.optimizer,
+        lr: float | None = None,
+        weight_decay: float = _DEFAULTS.weight_decay,
+        max_epochs: int = _DEFAULTS.max_epochs,
+        patience: int = _DEFAULTS.patience,
+        lr_patience: int = _DEFAULTS.lr_patience,
+        lr_factor: float = _DEFAULTS.lr_factor,
+        class_weights: bool = _DEFAULTS.class_weights,
+        label_smoothing: float = _DEFAULTS.label_smoothing,
+        seed: int = _DEFAULTS.seed,
+        max_minutes: float | None = _DEFAULTS.max_minutes,
+        augment: AugmentConfig | dict[str, Any] | str | None = None,
     ) -> None:
-        from genrenet.augment import AugmentConfig
-        from genrenet.train_config import TrainConfig
-
-        augment = train_options.get("augment")
-        if isinstance(augment, str):
-            train_options["augment"] = AugmentConfig.from_option(augment).to_dict()
-        elif isinstance(augment, AugmentConfig):
-            train_options["augment"] = augment.to_dict()
-        from genrenet.models.registry import default_lr, required_features
-
-        needed = required_features(model)
-        if features is None:
-            features = needed or "logmel"
-        self.feature_config = (
-            features if isinstance(features, FeatureConfig) else FeatureConfig.of_kind(features)
-        )
-        if needed and self.feature_config.kind != needed:
-            raise ValueError(
-                f"model {model!r} takes its own {needed!r} features, not "
-                f"{self.feature_config.kind!r} (leave the features option out)"
-            )
-        if train_options.get("lr") is None:
-            train_options["lr"] = default_lr(model, dict(model_kwargs or {}))
-        self.train_config = TrainConfig(
-            model=model,
-            model_kwargs=dict(model_kwargs or {}),
-            crop_seconds=crop_seconds,
-            **train_options,
-        )
+        self.model = model
+        self.features = features
+        self.crop_seconds = crop_seconds
+        self.model_kwargs = model_kwargs
+        self.crops_per_track = crops_per_track
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        self.seed = seed
+        self.max_minutes = max_minutes
+        self.augment = augment
         self.labels: list[str] = []
         self.network: nn.Module | None = None
         self.normalizer: Normalizer | None = None
         self.metadata: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []
+        self._resolved: tuple[tuple, FeatureConfig, TrainConfig] | None = None
 
-    # -- construction -----------------------------------------------------------------------
+    # -- settings ---------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The keyword arguments of ``__init__``: the classifier's settings."""
+        return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The settings exactly as given to ``__init__`` (scikit-learn's ``get_params``)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> Classifier:
+        """Change settings (scikit-learn's ``set_params``); unknown names are a ValueError."""
+        unknown = sorted(set(params) - set(self.param_names()))
+        if unknown:
+            raise ValueError(f"Classifier has no setting(s) {unknown}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
     def clone(self, **changes: Any) -> Classifier:
         """A fresh, untrained classifier with the same settings (``changes`` override them)."""
-        settings = self.train_config.to_dict()
-        settings.update(changes)
-        model = settings.pop("model")
-        model_kwargs = settings.pop("model_kwargs")
-        crop_seconds = settings.pop("crop_seconds")
-        features = settings.pop("features", self.feature_config)
-        return type(self)(
-            model=model,
-            features=features,
-            crop_seconds=crop_seconds,
-            model_kwargs=model_kwargs,
-            **settings,
+        return type(self)(**{**self.get_params(), **changes})
+
+    def _resolve(self) -> tuple[FeatureConfig, TrainConfig]:
+        """Feature settings and training settings from the parameters, checked together."""
+        from genrenet.models.registry import default_lr, required_features
+
+        params = self.get_params()
+        key = tuple(repr(v) for v in params.values())
+        if self._resolved is not None and self._resolved[0] == key:
+            return self._resolved[1], self._resolved[2]
+        needed = required_features(self.model)
+        features = self.features if self.features is not None else (needed or "logmel")
+        feature_config = (
+            features if isinstance(features, FeatureConfig) else FeatureConfig.of_kind(features)
         )
+        if needed and feature_config.kind != needed:
+            raise ValueError(
+                f"model {self.model!r} takes its own {needed!r} features, not "
+                f"{feature_config.kind!r} (leave the features option out)"
+            )
+        augment = self.augment
+        if isinstance(augment, str):
+            augment = AugmentConfig.from_option(augment).to_dict()
+        elif isinstance(augment, AugmentConfig):
+            augment = augment.to_dict()
+        model_kwargs = dict(self.model_kwargs or {})
+        settings = {k: v for k, v in params.items() if k not in ("features", "augment")}
+        settings["model_kwargs"] = model_kwargs
+        settings["lr"] = self.lr if self.lr is not None else default_lr(self.model, model_kwargs)
+        train_config = TrainConfig(**settings, augment=dict(augment or {}))
+        self._resolved = (key, feature_config, train_config)
+        return feature_config, train_config
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """The feature settings (the model's own for pretrained models)."""
+        return self._resolve()[0]
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The training settings with every default resolved (recorded in the bundle)."""
+        return self._resolve()[1]
 
     @property
     def patch_frames(self) -> int:
         """Frames per model input patch."""
         return self.feature_config.frames_for(self.train_config.crop_seconds)
 
-    def _build_network(self, loading: bool = False) -> nn.Module:
-        """A fresh network for the labels; ``loading`` lets it skip what saved weights replace."""
+    def build_network(self, n_classes: int, loading: bool = False) -> nn.Module:
+        """A fresh, untrained network of this classifier's architecture for ``n_classes`` genres;
+        ``loading`` lets it skip what saved weights replace (e.g. pretrained backbones)."""
         from genrenet.models import build_model
         from genrenet.models.registry import architecture_class
 
@@ -116,10 +183,27 @@ class Classifier(WindowedPredictor):
             kwargs |= architecture_class(self.train_config.model).loading_kwargs(kwargs)
         return build_model(
             self.train_config.model,
-            n_classes=len(self.labels),
+            n_classes=n_classes,
             n_features=self.feature_config.n_features,
             **kwargs,
         )
+
+    def adopt(
+        self,
+        labels: Sequence[str],
+        network: nn.Module,
+        normalizer: Normalizer,
+        history: list[dict[str, float]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Classifier:
+        """Take a trained network, its normaliser and its genre labels as this classifier's own
+        (what :meth:`fit` and :meth:`load` do once they have them)."""
+        self.labels = list(labels)
+        self.network = network.eval()
+        self.normalizer = normalizer
+        self.history = list(history or [])
+        self.metadata = dict(metadata or {})
+        return self
 
     # -- training ---------------------------------------------------------------------------
     def fit(
@@ -132,15 +216,16 @@ class Classifier(WindowedPredictor):
         resume: bool = False,
         progress: bool = True,
         on_extract: Callable[[Path, str], None] | None = None,
-    ):
+    ) -> Classifier:
         """Train on a collection (folder, GTZAN, FMA or CSV) and evaluate on its held-out tracks.
 
-        Returns a :class:`genrenet.experiment.TrainOutcome` with the split, the history and the
-        evaluation; the run folder (``out_dir``) gets checkpoints and logs.
+        Returns the classifier itself, trained; :attr:`outcome_` holds the run's
+        :class:`genrenet.evaluation.experiment.TrainOutcome` (split, history, held-out
+        evaluation, files). The run folder (``out_dir``) gets checkpoints, logs and the bundle.
         """
-        from genrenet.experiment import train_on_collection
+        from genrenet.evaluation.experiment import train_on_collection
 
-        return train_on_collection(
+        self.outcome_ = train_on_collection(
             self,
             data,
             out_dir=out_dir,
@@ -151,6 +236,7 @@ class Classifier(WindowedPredictor):
             progress=progress,
             on_extract=on_extract,
         )
+        return self
 
     # -- prediction -------------------------------------------------------------------------
     def _require_trained(self) -> nn.Module:
@@ -188,7 +274,7 @@ class Classifier(WindowedPredictor):
         rows = []
         for pred in self.predict_files(paths, top_k=1, hop_seconds=hop_seconds):
             if pred.error is not None:
-                raise audio.AudioError(pred.path, pred.error)
+                raise AudioError(pred.path, pred.error)
             rows.append(pred.proba)
         return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
 
@@ -205,7 +291,7 @@ class Classifier(WindowedPredictor):
         self, data: str | Path, cache: Path | None = None, workers: int = 2, progress: bool = False
     ):
         """Per-segment and per-track figures of this model on a labelled collection."""
-        from genrenet.experiment import evaluate_on_collection
+        from genrenet.evaluation.experiment import evaluate_on_collection
 
         return evaluate_on_collection(self, data, cache=cache, workers=workers, progress=progress)
 
@@ -230,42 +316,34 @@ class Classifier(WindowedPredictor):
 
     def save(self, directory: str | Path) -> Path:
         """Write the bundle atomically: a crash never leaves a half-written model folder."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
         network = self._require_trained()
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-        try:
-            state = {k: v.detach().cpu().contiguous() for k, v in network.saved_state().items()}
-            save_file(state, tmp / WEIGHTS_FILE, metadata={"genrenet_version": __version__})
-            (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
-            if directory.exists():
-                backup = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-                os.replace(directory, backup)
-                os.replace(tmp, directory)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return directory
+        return write_bundle(Path(directory), self.config_dict(), network.saved_state())
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
         """Rebuild a saved classifier, checking that the weights fit the config exactly.
 
         ``directory`` is a model folder, a run folder, or the name of a model shipped inside
-        genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``).
+        genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``). Raises
+        :class:`~genrenet.errors.BundleError` naming the file and the problem.
         """
-        from genrenet.bundle import load_bundle
-
-        path = Path(directory)
-        bundled = str(directory) in BUNDLED_MODELS and not path.exists()
-        if bundled:
-            path = BUNDLED_DIR / str(directory)
-        clf = load_bundle(cls, path)
+        path, bundled = locate_bundle(directory)
+        contents = read_bundle(path)
+        clf = cls(
+            model=contents.architecture,
+            features=contents.features,
+            crop_seconds=contents.patch_seconds,
+            model_kwargs=contents.model_kwargs,
+        )
+        try:
+            network = clf.build_network(len(contents.labels), loading=True)
+        except (TypeError, ValueError) as err:
+            raise BundleError(
+                f"{contents.config_path}: cannot build {contents.architecture} ({err})"
+            ) from None
+        state = contents.load_weights(network.saved_state())
+        network.load_state_dict(state, strict=False)
+        clf.adopt(contents.labels, network, contents.normalizer, metadata=contents.metadata)
         clf.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
         return clf
 

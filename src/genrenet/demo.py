@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from genrenet.classifier import Classifier
-    from genrenet.evaluation import EvaluationResult
-    from genrenet.predictor import Prediction
+    from genrenet.evaluation.metrics import EvaluationResult
+    from genrenet.inference.predictor import Prediction
 
 DEMO_TRAINING = {
     "crop_seconds": 3.0,
@@ -135,7 +135,7 @@ def run_demo(
     """
     from genrenet.classifier import Classifier
     from genrenet.data.synth import generate_collection
-    from genrenet.evaluation import SUMMARY_HEADER
+    from genrenet.evaluation.metrics import SUMMARY_HEADER
 
     show = reporter or DemoReporter(log)
     out, yours = Path(out), Path(yours)
@@ -167,7 +167,7 @@ def run_demo(
             workers=workers,
             progress=show.live_training,
             on_extract=advance,
-        )
+        ).outcome_
     show.table(
         SUMMARY_HEADER,
         outcome.evaluation.summary_rows(),

@@ -15,17 +15,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genrenet.data.tracks import Collection, Skipped
+from genrenet.features.config import FEATURE_KINDS
+from genrenet.training.config import TrainConfig
 
 console = Console()
 errors = Console(stderr=True)
 
 
-class FeatureKind(str, Enum):
-    """Feature kinds offered on the command line."""
-
-    logmel = "logmel"
-    mfcc = "mfcc"
-    musicnn = "musicnn"
+FeatureKind = Enum("FeatureKind", {kind: kind for kind in FEATURE_KINDS}, type=str)
+"""Feature kinds offered on the command line: :data:`genrenet.features.FEATURE_KINDS`."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -139,16 +137,17 @@ DecodeWorkersOpt = Annotated[int, typer.Option(help="Threads decoding files ahea
 ClipsOpt = Annotated[int, typer.Option(help="Clips per genre.")]
 SecondsOpt = Annotated[float, typer.Option(help="Seconds per clip.")]
 
-# Options of train and cv, with their defaults.
-DEFAULT_MODEL = "resnet"
-DEFAULT_EPOCHS = 60
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_OPTIMIZER = "adam"
-DEFAULT_WEIGHT_DECAY = 0.0
-DEFAULT_CROP_SECONDS = 3.0
-DEFAULT_CROPS_PER_TRACK = 4
-DEFAULT_PATIENCE = 10
-DEFAULT_SEED = 0
+# Options of train and cv, with their defaults: TrainConfig's own, written once there.
+_TRAIN = TrainConfig()
+DEFAULT_MODEL = _TRAIN.model
+DEFAULT_EPOCHS = _TRAIN.max_epochs
+DEFAULT_BATCH_SIZE = _TRAIN.batch_size
+DEFAULT_OPTIMIZER = _TRAIN.optimizer
+DEFAULT_WEIGHT_DECAY = _TRAIN.weight_decay
+DEFAULT_CROP_SECONDS = _TRAIN.crop_seconds
+DEFAULT_CROPS_PER_TRACK = _TRAIN.crops_per_track
+DEFAULT_PATIENCE = _TRAIN.patience
+DEFAULT_SEED = _TRAIN.seed
 DEFAULT_AUGMENT = "none"
 
 ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
@@ -236,7 +235,7 @@ def build_classifier(options: dict):
         if options.get(name) is not None:
             model_kwargs[name] = options[name]
     try:
-        return Classifier(
+        clf = Classifier(
             model=options["model"],
             features=options["features"].value if options["features"] else None,
             crop_seconds=options["crop_seconds"],
@@ -244,5 +243,7 @@ def build_classifier(options: dict):
             augment=options["augment"],
             **settings,
         )
+        clf.train_config  # noqa: B018 - resolves and checks the settings together, now
+        return clf
     except (ValueError, TypeError) as err:
         raise fail(str(err), 2) from None

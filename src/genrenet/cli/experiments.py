@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from genrenet.cli.common import (
@@ -28,7 +29,6 @@ from genrenet.cli.common import (
     CropsOpt,
     DataArg,
     DecayOpt,
-    DecodeWorkersOpt,
     EpochsOpt,
     ExtractWorkersOpt,
     FeaturesOpt,
@@ -54,8 +54,7 @@ from genrenet.cli.common import (
     report_skipped,
     report_warnings,
 )
-
-SPLIT_CHOICES = ("auto", "stratified", "grouped", "filtered", "source")
+from genrenet.data.splits import SPLIT_METHODS
 
 
 def train(
@@ -90,13 +89,13 @@ def train(
         False
     ),
     cache: CacheOpt = None,
-    workers: DecodeWorkersOpt = DEFAULT_WORKERS,
+    workers: ExtractWorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Train a genre classifier, evaluate it on held-out tracks, write the run folder."""
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
     clf = build_classifier(locals())
-    split_arg = Path(split) if split not in SPLIT_CHOICES else split
+    split_arg = Path(split) if split not in SPLIT_METHODS else split
     try:
         with progress_bar("extracting features", len(collection.tracks)) as advance:
             outcome = clf.fit(
@@ -108,7 +107,7 @@ def train(
                 resume=resume,
                 progress=errors.is_terminal,
                 on_extract=advance,
-            )
+            ).outcome_
     except ValueError as err:
         raise fail(str(err), 2) from None
     report_notes(outcome.split.notes)
@@ -157,13 +156,13 @@ def cross_validation(
         typer.Option(help="Also score a segment-level split (songs on both sides): the inflation."),
     ] = False,
     cache: CacheOpt = None,
-    workers: DecodeWorkersOpt = DEFAULT_WORKERS,
+    workers: ExtractWorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """k-fold cross-validation by track (by artist when known): mean ± std, pooled confusion.
 
     Rerun with the same --out to resume: finished folds are reused, not retrained.
     """
-    from genrenet.crossval import cross_validate
+    from genrenet.evaluation.crossval import cross_validate
 
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
@@ -250,7 +249,7 @@ def grid_search(
     """Grid search: every combination scored by k-fold CV, best first; rerun to resume."""
     from dataclasses import replace
 
-    from genrenet.grid import load_grid, run_grid
+    from genrenet.evaluation.grid import load_grid, run_grid
 
     try:
         spec = load_grid(grid_file)
@@ -303,7 +302,7 @@ def grid_search(
 
 def print_evaluation(result, title: str) -> None:
     """The headline figures as a table."""
-    from genrenet.evaluation import SUMMARY_HEADER
+    from genrenet.evaluation.metrics import SUMMARY_HEADER
 
     table = Table(title=title)
     for name in SUMMARY_HEADER:
@@ -323,8 +322,8 @@ def evaluate(
     workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Figures and plots of a saved model on a labelled collection."""
-    from genrenet.evaluation import write_report
-    from genrenet.experiment import evaluate_on_collection
+    from genrenet.evaluation.experiment import evaluate_on_collection
+    from genrenet.evaluation.plots import write_report
 
     clf = load_model_or_fail(model)
     collection = open_or_fail(data)
@@ -370,11 +369,16 @@ def report(
 def models() -> None:
     """List the architectures and their options."""
     from genrenet.models import model_names
+    from genrenet.models.imagenet import timm_available
     from genrenet.models.registry import arch_options
 
     table = Table()
     table.add_column("model")
     table.add_column("options (defaults)")
     for name in model_names():
-        table.add_row(name, ", ".join(f"{k}={v!r}" for k, v in arch_options(name).items()))
+        options = ", ".join(f"{k}={v!r}" for k, v in arch_options(name).items())
+        table.add_row(name, escape(options))
     console.print(table)
+    usable, reason = timm_available()
+    if not usable:
+        console.print(f"imagenet is not usable here: {escape(reason)}", highlight=False)

@@ -51,7 +51,7 @@ def embed(
     cache: StoreCacheOpt = None,
 ) -> None:
     """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
-    from genrenet.embeddings import EmbeddingStore
+    from genrenet.pretrained.embeddings import EmbeddingStore
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
 
     if tagger not in ("msd", "mtt"):
@@ -73,7 +73,7 @@ def embed(
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
     )
     if out is not None and result.ok:
-        from genrenet.embeddings import write_npz
+        from genrenet.pretrained.embeddings import write_npz
 
         ok = set(result.ok)
         tracks = [t for t in collection.tracks if t.path in ok]
@@ -133,9 +133,9 @@ def tag(
     workers: DecodeWorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Music tags of whole songs with the pretrained musicnn: 3 s patches, averaged."""
+    from genrenet.inference.tagging import Tagger
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
     from genrenet.pretrained.tf_checkpoint import CheckpointError
-    from genrenet.tagging import Tagger
 
     _check_output_options(as_json, as_csv, hop)
     if top_k < 1:
@@ -201,7 +201,7 @@ def _run_on_files(
 
 
 def _missing_prediction(skipped: Skipped):
-    from genrenet.predictor import Prediction
+    from genrenet.inference.predictor import Prediction
 
     return Prediction(skipped.path, error=skipped.reason)
 

@@ -25,6 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+from genrenet.errors import DownloadError
+
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
 USER_AGENT = "genrenet-downloader/0.1"
@@ -46,10 +48,6 @@ class _Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
     def hexdigest(self) -> str: ...
-
-
-class DownloadError(RuntimeError):
-    """A dataset could not be downloaded or unpacked; the message says which file and why."""
 
 
 class ChecksumError(DownloadError):
@@ -174,7 +172,7 @@ def download(
         return target
     final = dest / archive.filename
     if final.exists():
-        actual = _hash_file(final, archive.algorithm, progress, f"checking {final.name}")
+        actual = checksum_of(final, archive.algorithm, progress, f"checking {final.name}")
         if actual != archive.checksum:
             raise ChecksumError(
                 f"{final} already exists but its {archive.algorithm} checksum is {actual}, "
@@ -200,11 +198,6 @@ def resolve(name: str | RemoteArchive) -> RemoteArchive:
         ) from None
 
 
-def checksum_of(path: Path, algorithm: str) -> str:
-    """Hex digest of a file, read in chunks so multi-gigabyte archives need little memory."""
-    return _hash_file(Path(path), algorithm, progress=False, label="")
-
-
 def _new_hasher(algorithm: str) -> _Hasher:
     if algorithm not in ALGORITHMS:
         raise ValueError(
@@ -213,7 +206,9 @@ def _new_hasher(algorithm: str) -> _Hasher:
     return hashlib.new(algorithm)
 
 
-def _hash_file(path: Path, algorithm: str, progress: bool, label: str) -> str:
+def checksum_of(path: Path, algorithm: str, progress: bool = False, label: str = "") -> str:
+    """Hex digest of a file, read in chunks so multi-gigabyte archives need little memory;
+    ``progress`` shows a bar labelled ``label``."""
     hasher = _new_hasher(algorithm)
     with _bar(progress, label, path.stat().st_size) as advance:
         _hash_into(path, hasher, advance)
@@ -302,7 +297,7 @@ def _fetch(url: str, part: Path, algorithm: str, progress: bool) -> str:
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:
             # Nothing past what we hold: the .part is already whole (the checksum will tell).
-            return _hash_file(part, algorithm, progress, f"checking {part.name}")
+            return checksum_of(part, algorithm, progress, f"checking {part.name}")
         raise _network_error(url, f"HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise _network_error(url, getattr(exc, "reason", None) or exc) from exc

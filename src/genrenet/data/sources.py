@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genrenet.data.fma import is_fma, load_fma
 from genrenet.data.folders import load_folders
+from genrenet.data.gtzan import is_gtzan, load_gtzan
 from genrenet.data.manifest import load_manifest
 from genrenet.data.tracks import Collection
 
@@ -20,16 +22,14 @@ def open_collection(source: str | Path) -> Collection:
 
 
 def _load(path: Path) -> Collection:
-    from genrenet.data import fma, gtzan
-
     if path.is_file():
         if path.suffix.lower() == ".csv":
             return load_manifest(path)
         raise ValueError(
             f"{path}: expected a folder of genre folders, a GTZAN or FMA tree, or a .csv manifest"
         )
-    if fma.is_fma(path):
-        return fma.load_fma(path)
-    if gtzan.is_gtzan(path):
-        return gtzan.load_gtzan(path)
+    if is_fma(path):
+        return load_fma(path)
+    if is_gtzan(path):
+        return load_gtzan(path)
     return load_folders(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class Split:
         """JSON-ready record of the split: method, notes and the track ids of each part."""
 
         def ids(idx: list[int]) -> list[str]:
-            return [_track_id(collection, i) for i in idx]
+            return [track_id(collection, i) for i in idx]
 
         return {
             "method": self.method,
@@ -46,7 +47,7 @@ class Split:
         }
 
 
-def _track_id(collection: Collection, index: int) -> str:
+def track_id(collection: Collection, index: int) -> str:
     track = collection.tracks[index]
     return track.source_id or str(track.path)
 
@@ -128,7 +129,7 @@ def _source_split(collection: Collection, method: str) -> Split:
         raise ValueError(f"{collection.name}: the {method} split leaves train or test empty")
     if not parts["valid"]:
         notes.append("the split has no validation part; validating on a tenth of train")
-        parts["train"], parts["valid"] = _carve(collection, parts["train"], 0.1, 0, grouped=False)
+        parts["train"], parts["valid"] = carve(collection, parts["train"], 0.1, 0, grouped=False)
     return Split(parts["train"], parts["valid"], parts["test"], method, notes)
 
 
@@ -137,19 +138,46 @@ def _random_split(
 ) -> Split:
     """Stratified by genre (and grouped by artist when ``grouped``), reproducible from ``seed``."""
     everything = list(range(len(collection.tracks)))
-    rest, test = _carve(collection, everything, test_fraction, seed, grouped)
+    rest, test = carve(collection, everything, test_fraction, seed, grouped)
     train, valid = rest, []
     if valid_fraction > 0:
-        train, valid = _carve(
+        train, valid = carve(
             collection, rest, valid_fraction / (1 - test_fraction), seed + 1, grouped
         )
     return Split(train, valid, test, "grouped" if grouped else "stratified")
 
 
-def _carve(
+def kfold_parts(collection: Collection, n_folds: int, seed: int) -> list[list[int]]:
+    """The test part of each of ``n_folds`` folds: stratified by genre, and grouped by artist
+    when every track has one (no artist on both sides). Raises ValueError when the groups
+    cannot fill the folds."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    labels = np.array([t.label for t in collection.tracks])
+    everything = np.arange(len(collection.tracks))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        if collection.has_groups:
+            groups = np.array([t.group for t in collection.tracks])
+            n_groups = len(np.unique(groups))
+            if n_groups < n_folds:
+                raise ValueError(
+                    f"{collection.name}: {n_groups} artists/groups cannot fill {n_folds} folds "
+                    "without splitting an artist"
+                )
+            splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+            parts = splitter.split(everything, labels, groups)
+        else:
+            splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+            parts = splitter.split(everything, labels)
+        return [sorted(test.tolist()) for _, test in parts]
+
+
+def carve(
     collection: Collection, indices: list[int], fraction: float, seed: int, grouped: bool
 ) -> tuple[list[int], list[int]]:
-    """Split ``indices`` into (kept, carved) with about ``fraction`` carved, per genre."""
+    """Split ``indices`` into (kept, carved) with about ``fraction`` carved, per genre (grouped
+    by artist when ``grouped``), reproducible from ``seed``."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
     labels = np.array([collection.tracks[i].label for i in indices])
@@ -206,6 +234,6 @@ def split_from_file(collection: Collection, path: Path) -> Split:
         raise ValueError(f"{path}: matches no train or no test track of {collection.name}")
     split = Split(parts["train"], parts["valid"], parts["test"], f"file:{path.name}")
     if not split.valid:
-        split.train, split.valid = _carve(collection, split.train, 0.1, 0, grouped=False)
+        split.train, split.valid = carve(collection, split.train, 0.1, 0, grouped=False)
         split.notes.append("the split file has no validation part; validating on a tenth of train")
     return split

@@ -9,10 +9,8 @@ half-written entry.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from genrenet import audio
-from genrenet.augment import WaveformVariant
 from genrenet.data.tracks import Skipped
+from genrenet.data.variants import WaveformVariant
 from genrenet.features.config import FeatureConfig
+from genrenet.files import CONFIG_FILE, atomic_path, write_json
 
 
 def default_cache_dir() -> Path:
@@ -69,31 +68,41 @@ class FeatureStore:
         ident = f"{self.config.digest()}|{file_identity(Path(path))}"
         return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
-    def entry_path(self, path: Path) -> Path:
-        """Where the features of ``path`` live (whether or not they exist yet)."""
+    def entry_path(self, path: Path, variant: WaveformVariant | None = None) -> Path:
+        """Where the features of ``path`` (or of its ``variant``) live, whether or not they exist.
+
+        A variant's entry is the plain key plus the variant id (``<key>@pitch+4.npy`` beside
+        ``<key>.npy``), so a changed file or setting invalidates its variants with it.
+        """
         key = self.key(path)
-        return self.folder / key[:2] / f"{key}.npy"
+        suffix = f"@{variant.id}" if variant is not None else ""
+        return self.folder / key[:2] / f"{key}{suffix}.npy"
 
-    def get(self, path: Path) -> np.ndarray | None:
-        """Cached features of ``path`` or None; a corrupt entry is removed, counted as missing."""
-        return _read_entry(self.entry_path(Path(path)))
+    def get(
+        self, path: Path, variant: WaveformVariant | None = None, mmap: bool = False
+    ) -> np.ndarray | None:
+        """Cached features of ``path`` (or of its ``variant``), or None when absent.
 
-    def load(self, path: Path) -> np.ndarray:
+        A corrupt entry is removed and counted as missing, so it is recomputed. ``mmap`` maps
+        the matrix from disk instead of reading it (training on a large collection).
+        """
+        return read_entry(self.entry_path(Path(path), variant), mmap)
+
+    def load(self, path: Path, mmap: bool = False) -> np.ndarray:
         """Features of ``path``, computing and caching them if needed."""
-        cached = self.get(path)
+        cached = self.get(path, mmap=mmap)
         if cached is not None:
             return cached
-        feats = self.compute(Path(path))
-        self.put(Path(path), feats)
-        return feats
+        entry = self.put(Path(path), self.compute(Path(path)))
+        return read_entry(entry, mmap) if mmap else np.load(entry, allow_pickle=False)
 
-    def compute(self, path: Path) -> np.ndarray:
-        """Decode ``path`` and compute its full-length features (no caching)."""
-        y = audio.load(
-            path,
-            sr=self.config.sample_rate,
-            min_duration=self.config.n_fft / self.config.sample_rate,
-        )
+    def compute(self, path: Path, variant: WaveformVariant | None = None) -> np.ndarray:
+        """Decode ``path``, apply ``variant`` if given (seeded by path and variant id), and
+        compute its full-length features ``[n_features, frames]`` (no caching)."""
+        sr = self.config.sample_rate
+        y = audio.load(path, sr=sr, min_duration=self.config.n_fft / sr)
+        if variant is not None:
+            y = np.ascontiguousarray(variant.apply(y, sr, seed=variant.seed_for(path)))
         import torch
 
         if self._frontend is None:
@@ -103,23 +112,17 @@ class FeatureStore:
         with torch.no_grad():
             return self._frontend(torch.from_numpy(y)).numpy()
 
-    def put(self, path: Path, feats: np.ndarray) -> Path:
-        """Write ``feats`` for ``path`` atomically and return the entry's path."""
-        entry = self.entry_path(Path(path))
-        entry.parent.mkdir(parents=True, exist_ok=True)
+    def put(self, path: Path, feats: np.ndarray, variant: WaveformVariant | None = None) -> Path:
+        """Write ``feats`` for ``path`` (or its ``variant``) atomically; returns the entry."""
+        entry = self.entry_path(Path(path), variant)
         self._write_manifest()
-        _save_atomic(entry, feats)
-        return entry
+        return save_entry(entry, feats)
 
     def _write_manifest(self) -> None:
         """Record the settings beside the entries so a person can tell the folders apart."""
-        manifest = self.folder / "config.json"
+        manifest = self.folder / CONFIG_FILE
         if not manifest.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-config-", suffix=".json")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
-            os.replace(tmp, manifest)
+            write_json(manifest, self.config.to_dict())
 
     def extract(
         self,
@@ -138,13 +141,13 @@ class FeatureStore:
             from genrenet.features.frontends import frontend
 
             self._frontend = frontend(self.config)  # once, before the worker threads start
-        for path, error in _run_parallel(self._extract_one, todo, workers):
+        for path, error in run_parallel(self._extract_one, todo, workers):
             if error is None:
                 report.computed.append(path)
-                _notify(on_done, path, "computed")
+                notify(on_done, path, "computed")
             else:
                 report.failed.append(Skipped(path, error))
-                _notify(on_done, path, "failed")
+                notify(on_done, path, "failed")
         return report
 
     def _extract_one(self, path: Path) -> str | None:
@@ -158,41 +161,6 @@ class FeatureStore:
         return None
 
     # --- augmented variants (waveform augmentation of training tracks) ---------------------------
-
-    def variant_entry_path(self, path: Path, variant: WaveformVariant) -> Path:
-        """Where the features of ``variant`` of ``path`` live: the plain key plus the variant id.
-
-        E.g. ``<key>@pitch+4.npy`` beside the plain ``<key>.npy``; a changed file or setting
-        invalidates its variants exactly as it invalidates the plain entry.
-        """
-        key = self.key(Path(path))
-        return self.folder / key[:2] / f"{key}@{variant.id}.npy"
-
-    def get_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray | None:
-        """Cached features of ``variant`` of ``path`` or None; a corrupt entry is removed."""
-        return _read_entry(self.variant_entry_path(Path(path), variant))
-
-    def compute_variant(self, path: Path, variant: WaveformVariant) -> np.ndarray:
-        """Decode ``path``, apply ``variant`` (seeded by path and variant id), compute features."""
-        sr = self.config.sample_rate
-        y = audio.load(path, sr=sr, min_duration=self.config.n_fft / sr)
-        y = variant.apply(y, sr, seed=variant.seed_for(path))
-        import torch
-
-        if self._frontend is None:
-            from genrenet.features.frontends import frontend
-
-            self._frontend = frontend(self.config)
-        with torch.no_grad():
-            return self._frontend(torch.from_numpy(np.ascontiguousarray(y))).numpy()
-
-    def put_variant(self, path: Path, variant: WaveformVariant, feats: np.ndarray) -> Path:
-        """Write the features of ``variant`` of ``path`` atomically; returns the entry's path."""
-        entry = self.variant_entry_path(Path(path), variant)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        self._write_manifest()
-        _save_atomic(entry, feats)
-        return entry
 
     def extract_variants(
         self,
@@ -219,29 +187,29 @@ class FeatureStore:
             for variant in variants:
                 try:
                     audio.check_file(path)
-                    exists = self.variant_entry_path(path, variant).exists()
+                    exists = self.entry_path(path, variant).exists()
                 except audio.AudioError as err:
                     report.failed.append(Skipped(path, f"{variant.id}: {err.reason}"))
-                    _notify(on_done, path, "failed")
+                    notify(on_done, path, "failed")
                     continue
                 if exists:
                     report.cached.append(path)
-                    _notify(on_done, path, "cached")
+                    notify(on_done, path, "cached")
                 else:
                     todo.append((path, variant))
         for (path, variant), error in self._run_variants(todo, workers):
             if error is None:
                 report.computed.append(path)
-                _notify(on_done, path, "computed")
+                notify(on_done, path, "computed")
             else:
                 report.failed.append(Skipped(path, f"{variant.id}: {error}"))
-                _notify(on_done, path, "failed")
+                notify(on_done, path, "failed")
         return report
 
     def _extract_variant_one(self, path: Path, variant: WaveformVariant) -> str | None:
         """Compute and store one variant; the reason in words on failure."""
         try:
-            self.put_variant(path, variant, self.compute_variant(path, variant))
+            self.put(path, self.compute(path, variant), variant)
         except audio.AudioError as err:
             return err.reason
         except OSError as err:
@@ -281,27 +249,26 @@ class FeatureStore:
                 raise
 
 
-def _read_entry(entry: Path) -> np.ndarray | None:
+def read_entry(entry: Path, mmap: bool = False) -> np.ndarray | None:
     """A cached matrix, or None when absent; a corrupt entry is removed so it is recomputed."""
     if not entry.exists():
         return None
     try:
-        return np.load(entry, allow_pickle=False)
-    except (OSError, ValueError):
+        matrix = np.load(entry, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError, EOFError):
         entry.unlink(missing_ok=True)
         return None
+    if matrix.ndim != 2 or matrix.dtype != np.float32:
+        entry.unlink(missing_ok=True)
+        return None
+    return matrix
 
 
-def _save_atomic(entry: Path, feats: np.ndarray) -> None:
-    """Write ``feats`` as float32 ``.npy`` to a temporary name in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, entry)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def save_entry(entry: Path, matrix: np.ndarray) -> Path:
+    """Write ``matrix`` as a float32 ``.npy`` entry atomically (no pickle); returns ``entry``."""
+    with atomic_path(entry) as tmp:
+        np.save(tmp, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
+    return entry
 
 
 _PROCESS_MIN_PAIRS = 32
@@ -343,22 +310,23 @@ def split_cached(
             exists = entry_path(path).exists()
         except audio.AudioError as err:
             report.failed.append(Skipped(path, err.reason))
-            _notify(on_done, path, "failed")
+            notify(on_done, path, "failed")
             continue
         if exists:
             report.cached.append(path)
-            _notify(on_done, path, "cached")
+            notify(on_done, path, "cached")
         else:
             todo.append(path)
     return todo
 
 
-def _notify(callback: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
+def notify(callback: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
+    """Call a progress callback with ``(path, status)`` when there is one."""
     if callback is not None:
         callback(path, status)
 
 
-def _run_parallel(
+def run_parallel(
     func: Callable[[Path], str | None], paths: Iterable[Path], workers: int
 ) -> Iterable[tuple[Path, str | None]]:
     """Apply ``func`` to each path on ``workers`` threads, yielding results as they finish.

@@ -17,30 +17,25 @@ from genrenet.features.config import FeatureConfig
 from genrenet.features.filters import dct_matrix, hann_window, mel_filterbank
 
 
-class LogMel(nn.Module):
-    """Waveform ``[batch, samples]`` (or ``[samples]``) to log-mel dB ``[batch, n_mels, frames]``.
+class PowerMel(nn.Module):
+    """Waveform ``[batch, samples]`` (or ``[samples]``) to mel power ``[batch, n_mels, frames]``:
+    ``torch.stft`` with a Hann window, then the Slaney mel filter bank (librosa's melspectrogram).
 
-    Matches ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0, top_db=...)``,
-    with the ``top_db`` floor taken per clip.
+    The first stage of every front end; each then finishes the power its own way.
     """
 
-    def __init__(self, config: FeatureConfig | None = None) -> None:
+    def __init__(self, config: FeatureConfig) -> None:
         super().__init__()
-        self.config = config or FeatureConfig()
-        c = self.config
-        window = hann_window(c.n_fft)
-        self.register_buffer("window", torch.from_numpy(window), persistent=False)
+        self.config = config
+        c = config
+        self.register_buffer("window", torch.from_numpy(hann_window(c.n_fft)), persistent=False)
         mel = mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax)
         self.register_buffer("mel_basis", torch.from_numpy(mel), persistent=False)
 
-    def power_mel(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
-        """Mel power spectrogram ``[batch, n_mels, frames]`` (librosa's melspectrogram).
-
-        ``center=False`` takes frames from the samples as given (for pre-padded stream chunks).
-        """
+    def forward(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """``center=False`` takes frames from the samples as given (pre-padded stream chunks)."""
         c = self.config
-        squeeze = waveform.dim() == 1
-        x = waveform.unsqueeze(0) if squeeze else waveform
+        x = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
         spec = torch.stft(
             x,
             n_fft=c.n_fft,
@@ -51,30 +46,53 @@ class LogMel(nn.Module):
             return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()
-        mel = torch.matmul(self.mel_basis, power)
-        return mel
-
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        squeeze = waveform.dim() == 1
-        db = power_to_db(self.power_mel(waveform), self.config.top_db)
-        return db[0] if squeeze else db
+        return torch.matmul(self.mel_basis, power)
 
 
-class MFCC(nn.Module):
-    """Waveform to MFCCs ``[batch, n_mfcc, frames]`` as ``librosa.feature.mfcc`` (DCT-II, ortho)."""
+class FrontEnd(nn.Module):
+    """A feature front end: :class:`PowerMel`, then :meth:`finish` (as torchaudio composes
+    ``Spectrogram`` and ``MelScale``). Waveform ``[batch, samples]`` or ``[samples]`` in,
+    features ``[batch, n_features, frames]`` (or ``[n_features, frames]``) out."""
+
+    default_kind = "logmel"
 
     def __init__(self, config: FeatureConfig | None = None) -> None:
         super().__init__()
-        self.config = config or FeatureConfig(kind="mfcc")
-        self.logmel = LogMel(self.config)
+        self.config = config or FeatureConfig.of_kind(self.default_kind)
+        self.power = PowerMel(self.config)
+
+    def finish(self, power: torch.Tensor) -> torch.Tensor:
+        """Features from the mel power ``[batch, n_mels, frames]``."""
+        raise NotImplementedError
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        out = self.finish(self.power(waveform))
+        return out[0] if waveform.dim() == 1 else out
+
+
+class LogMel(FrontEnd):
+    """Log-mel dB, as ``librosa.power_to_db(melspectrogram(...), ref=1.0, top_db=...)``, with
+    the ``top_db`` floor taken per clip."""
+
+    def finish(self, power: torch.Tensor) -> torch.Tensor:
+        return power_to_db(power, self.config.top_db)
+
+
+class MFCC(FrontEnd):
+    """MFCCs as ``librosa.feature.mfcc``: an orthonormal DCT-II of the log-mel dB."""
+
+    default_kind = "mfcc"
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        super().__init__(config)
         dct = dct_matrix(self.config.n_mfcc, self.config.n_mels)
         self.register_buffer("dct", torch.from_numpy(dct), persistent=False)
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(self.dct, self.logmel(waveform))
+    def finish(self, power: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(self.dct, power_to_db(power, self.config.top_db))
 
 
-class MusicnnMel(nn.Module):
+class MusicnnMel(FrontEnd):
     """musicnn's input: mel power (16 kHz, n_fft 512, hop 256, 96 bands) rounded to float16,
     then ``log10(10000 x + 1)`` in float32, as the original computes it.
 
@@ -84,14 +102,14 @@ class MusicnnMel(nn.Module):
     trained behaviour.
     """
 
-    def __init__(self, config: FeatureConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or FeatureConfig.of_kind("musicnn")
-        self.logmel = LogMel(self.config)
+    default_kind = "musicnn"
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        out = musicnn_compress(self.logmel.power_mel(waveform))
-        return out[0] if waveform.dim() == 1 else out
+    def finish(self, power: torch.Tensor) -> torch.Tensor:
+        return musicnn_compress(power)
+
+
+FRONTENDS: dict[str, type[FrontEnd]] = {"logmel": LogMel, "mfcc": MFCC, "musicnn": MusicnnMel}
+"""The front end of each feature kind (:data:`genrenet.features.config.FEATURE_KINDS`)."""
 
 
 def musicnn_compress(power: torch.Tensor) -> torch.Tensor:
@@ -111,11 +129,13 @@ def power_to_db(
     return db
 
 
-def frontend(config: FeatureConfig) -> nn.Module:
-    """The front-end module for ``config.kind``."""
-    if config.kind == "musicnn":
-        return MusicnnMel(config)
-    return MFCC(config) if config.kind == "mfcc" else LogMel(config)
+def frontend(config: FeatureConfig) -> FrontEnd:
+    """The front-end module for ``config.kind`` (from :data:`FRONTENDS`).
+
+    >>> frontend(FeatureConfig.of_kind("mfcc"))(torch.zeros(22050)).shape  # doctest: +SKIP
+    torch.Size([20, 44])
+    """
+    return FRONTENDS[config.kind](config)
 
 
 @torch.no_grad()
@@ -130,7 +150,7 @@ def compute(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
 def compute_stream(
     blocks: Iterable[np.ndarray],
     config: FeatureConfig | None = None,
-    module: nn.Module | None = None,
+    module: FrontEnd | None = None,
 ) -> np.ndarray:
     """Features of a signal given as consecutive blocks (e.g. :func:`genrenet.audio.stream`).
 
@@ -140,7 +160,6 @@ def compute_stream(
     """
     config = config or (module.config if module is not None else FeatureConfig())
     module = module if module is not None else frontend(config)
-    logmel = module.logmel if isinstance(module, MFCC | MusicnnMel) else module
     n_fft, hop = config.n_fft, config.hop_length
     buffer = np.zeros(n_fft // 2, dtype=np.float32)  # the centred STFT's zero padding
     chunks: list[torch.Tensor] = []
@@ -150,7 +169,7 @@ def compute_stream(
             return buf
         n_frames = (len(buf) - n_fft) // hop + 1
         used = buf[: (n_frames - 1) * hop + n_fft]
-        chunks.append(logmel.power_mel(torch.from_numpy(np.ascontiguousarray(used)), center=False))
+        chunks.append(module.power(torch.from_numpy(np.ascontiguousarray(used)), center=False))
         return buf[n_frames * hop :]
 
     for block in blocks:
@@ -158,10 +177,4 @@ def compute_stream(
     take_frames(np.concatenate([buffer, np.zeros(n_fft // 2, dtype=np.float32)]))
     if not chunks:
         raise ValueError("signal too short for one analysis frame")
-    power = torch.cat(chunks, dim=-1)
-    if config.kind == "musicnn":
-        return musicnn_compress(power)[0].numpy()
-    db = power_to_db(power, config.top_db)[0]
-    if config.kind == "mfcc":
-        db = torch.matmul(module.dct, db)
-    return db.numpy()
+    return module.finish(torch.cat(chunks, dim=-1))[0].numpy()

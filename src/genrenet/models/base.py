@@ -64,6 +64,14 @@ class GenreModel(nn.Module):
         elsewhere, as frozen pretrained backbones do)."""
         return self.state_dict()
 
+    required_features: str | None = None
+    """The feature kind this architecture needs (None: any); pretrained ones bring their own."""
+
+    @classmethod
+    def default_lr(cls, kwargs: dict[str, Any]) -> float:
+        """Adam's learning rate when none is given for these keyword arguments."""
+        return 1e-3
+
     @classmethod
     def loading_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments that rebuild the network when loading a saved model (a subclass

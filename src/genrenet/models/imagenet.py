@@ -54,7 +54,7 @@ def _import_timm() -> ModuleType:
 
 
 def timm_available() -> tuple[bool, str]:
-    """``(True, "")`` when timm imports, else ``(False, reason)``, for tests and the CLI."""
+    """``(True, "")`` when timm imports, else ``(False, reason)`` (``genrenet models`` says it)."""
     try:
         _import_timm()
     except ImportError as exc:

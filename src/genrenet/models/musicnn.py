@@ -263,7 +263,7 @@ class MusicnnGenre(GenreModel):
     200-unit "penultimate" layer, "mean_pool", "max_pool" or both "pools"), ``head`` ("dense":
     dropout + linear; "mlp": one hidden layer of ``hidden`` units) and ``dropout``.
     With ``freeze="all"`` and a logreg/svm/mlp head, training fits the head with scikit-learn on
-    cached window embeddings (seconds), see :mod:`genrenet.transfer`.
+    cached window embeddings (seconds), see :mod:`genrenet.training.transfer`.
     ``pretrained=False`` builds the same network with random weights (tests, loading a bundle
     that carries every weight).
     """
@@ -271,6 +271,14 @@ class MusicnnGenre(GenreModel):
     name = "musicnn"
     own_normalization = True
     cpu_chunk = CPU_PATCHES
+
+    required_features = "musicnn"
+
+    @classmethod
+    def default_lr(cls, kwargs: dict[str, Any]) -> float:
+        """1e-3 for a head on frozen embeddings; 1e-4 when fine-tuning the pretrained backbone
+        (a smaller step keeps what it learned)."""
+        return 1e-4 if kwargs.get("freeze", "all") != "all" else 1e-3
 
     def __init__(
         self,

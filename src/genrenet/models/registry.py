@@ -24,8 +24,6 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "musicnn-msd": ("musicnn", {"tagger": "msd"}),
     "musicnn-mtt": ("musicnn", {"tagger": "mtt"}),
 }
-#: Architectures that take their own features rather than the --features choice.
-OWN_FEATURES = {"musicnn": "musicnn"}
 _FIXED = ("self", "n_classes", "n_features")
 
 
@@ -43,7 +41,7 @@ def resolve(name: str) -> tuple[str, dict[str, Any]]:
 
 def required_features(name: str) -> str | None:
     """The feature kind an architecture needs (None: any)."""
-    return OWN_FEATURES.get(resolve(name)[0])
+    return architecture_class(name).required_features
 
 
 def arch_options(name: str) -> dict[str, Any]:
@@ -82,6 +80,4 @@ def default_lr(name: str, kwargs: dict[str, Any]) -> float:
     """Adam's learning rate when none is given: 1e-3, or 1e-4 when fine-tuning a pretrained
     backbone (a smaller step keeps what it learned)."""
     base, fixed = resolve(name)
-    if base == "musicnn" and {**fixed, **kwargs}.get("freeze", "all") != "all":
-        return 1e-4
-    return 1e-3
+    return _lookup(base).default_lr({**fixed, **kwargs})

@@ -12,20 +12,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from genrenet.errors import MissingWeightsError
+from genrenet.files import atomic_write
 from genrenet.pretrained.tf_checkpoint import CheckpointError, read_checkpoint
 
 INSTALL_COMMAND = "pip install --no-deps musicnn==0.1.0"
 MODELS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
-
-
-class MissingWeightsError(FileNotFoundError):
-    """The musicnn wheel (which carries the weights) is not installed."""
 
 
 def wheel_folder() -> Path:
@@ -157,7 +154,7 @@ def load_state_dict(model: str, cache: Path | None = None) -> dict[str, torch.Te
     file behind.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     path = cache_path(model, cache)
     if path.is_file():
@@ -166,15 +163,8 @@ def load_state_dict(model: str, cache: Path | None = None) -> dict[str, torch.Te
         except (SafetensorError, OSError, ValueError):
             pass  # damaged cache entry: rebuild it below
     state = convert(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"source": str(checkpoint_folder(model)), "model": model})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    metadata = {"source": str(checkpoint_folder(model)), "model": model}
+    atomic_write(path, save(state, metadata=metadata))  # save_file would make a 0600 file
     return state
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrenet.errors import CheckpointError
+
 #: Last 8 bytes of every LevelDB table (``kTableMagicNumber``), little-endian.
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -34,10 +36,6 @@ DTYPES: dict[int, np.dtype] = {
     17: np.dtype("<u2"),  # DT_UINT16
     19: np.dtype("<f2"),  # DT_HALF
 }
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be read; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genrenet.evaluation import (
-    _atomic_write,
-    load_history,
+from genrenet.evaluation.plots import (
     plot_confusion_matrix,
     plot_per_genre_accuracy,
     plot_top_k_accuracy,
     plot_training_curves,
 )
+from genrenet.files import atomic_write
 from genrenet.report.collection import (
     _load_features,
     _track_id,
@@ -31,6 +30,7 @@ from genrenet.report.markdown import render_markdown
 from genrenet.report.page import Figure, Section
 from genrenet.report.plan import ReportPlan, plan_report, resolve_data
 from genrenet.report.tables import Table, _per_genre_table
+from genrenet.training.history import load_history
 
 if TYPE_CHECKING:
     from genrenet.data.tracks import Track
@@ -358,10 +358,10 @@ def build_report(
         f"genrenet report of the {KIND_NAMES[plan.kind]} in {folder.resolve()}.",
         synthetic_note(root),
     ]
-    written["html"] = _atomic_write(
+    written["html"] = atomic_write(
         target / HTML_FILE, render_html(plan.title, lead, sections).encode("utf-8")
     )
-    written["markdown"] = _atomic_write(
+    written["markdown"] = atomic_write(
         target / MD_FILE, render_markdown(plan.title, lead, sections, target).encode("utf-8")
     )
     return written

@@ -8,12 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrenet.evaluation import (
-    DPI,
-    _atomic_write,
-    _new_figure,
-    _save_png,
-)
+from genrenet.evaluation.plots import DPI, new_figure, save_png
+from genrenet.files import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -70,7 +66,7 @@ def plot_genre_averages(
     shown_s = max(logmel[g].shape[1] for g in genres) * frame_s
 
     n = len(genres)
-    fig = _new_figure(11.0, 1.55 * n + 1.6)
+    fig = new_figure(11.0, 1.55 * n + 1.6)
     axes = fig.subplots(n, 2, squeeze=False, sharex=True)
     mel_ticks, mel_labels = _mel_ticks(logmel_config)
     n_coef = z[genres[0]].shape[0]
@@ -134,7 +130,7 @@ def _save_png_palette(fig: MplFigure, path: str | Path) -> Path:
     small = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     out = io.BytesIO()
     small.save(out, format="PNG", optimize=True)
-    return _atomic_write(Path(path), out.getvalue())
+    return atomic_write(Path(path), out.getvalue())
 
 
 def _genre_colours(genres: Sequence[str]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ def plot_track_map(
         "test": "test track",
         None: "track",
     }
-    fig = _new_figure(9.6, 6.6)
+    fig = new_figure(9.6, 6.6)
     ax = fig.add_subplot()
     genre_arr = np.asarray(genres)
     part_arr = np.asarray([p if p is not None else "" for p in parts])
@@ -221,4 +217,4 @@ def plot_track_map(
             frameon=False,
         )  # fmt: skip
         legend.get_title().set_fontweight("bold")
-    return _save_png(fig, path)
+    return save_png(fig, path)

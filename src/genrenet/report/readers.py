@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from genrenet.evaluation import EvaluationResult
+from genrenet.evaluation.metrics import EvaluationResult
 
 _ACC_KEYS = ("track_accuracy", "mean_track_accuracy", "accuracy", "test_track_accuracy", "acc")
 _GRID_ACC_KEYS = (

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrenet.embeddings import EmbeddingStore, select
+from genrenet.pretrained.embeddings import EmbeddingStore, select
 
 #: Regularisation tried on the validation tracks: C for logreg/svm, alpha for the MLP.
 C_GRID = (0.01, 0.1, 1.0, 10.0)

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genrenet.crossval import FoldResult, cross_validate
 from genrenet.data import Collection, open_collection
-from genrenet.evaluation import _atomic_write
+from genrenet.evaluation.crossval import FoldResult, cross_validate
+from genrenet.files import atomic_write, write_json
 
 if TYPE_CHECKING:
     from genrenet.classifier import Classifier
@@ -53,7 +53,7 @@ _SHORT = {
 
 def accepted_params() -> list[str]:
     """Parameter names a grid may set: Classifier arguments and every TrainConfig field."""
-    from genrenet.train_config import TrainConfig
+    from genrenet.training.config import TrainConfig
 
     names = list(CLASSIFIER_PARAMS)
     names += [f.name for f in fields(TrainConfig) if f.name not in names]
@@ -96,7 +96,9 @@ class GridSpec:
 
         options = dict(cell.params)
         options.setdefault("seed", self.seed)
-        return Classifier(**options)
+        clf = Classifier(**options)
+        clf.train_config  # noqa: B018 - resolves and checks the settings together, now
+        return clf
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record of the grid (as in grid.json)."""
@@ -266,7 +268,7 @@ def run_grid(
         }
         finished[cell.id] = row
         state.update(spec=spec.to_dict(), data=source)
-        _write_json(state_path, state)
+        write_json(state_path, state)
         rows = _current_rows(cells, finished)
         write_results(rows, spec, out)
         if on_cell is not None:
@@ -333,8 +335,8 @@ def write_results(rows: list[dict[str, Any]], spec: GridSpec, out_dir: Path) -> 
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return {
-        "csv": _atomic_write(out_dir / RESULTS_CSV, buffer.getvalue().encode("utf-8")),
-        "markdown": _atomic_write(out_dir / RESULTS_MD, ("\n".join(lines) + "\n").encode("utf-8")),
+        "csv": atomic_write(out_dir / RESULTS_CSV, buffer.getvalue().encode("utf-8")),
+        "markdown": atomic_write(out_dir / RESULTS_MD, ("\n".join(lines) + "\n").encode("utf-8")),
     }
 
 
@@ -349,8 +351,3 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return "" if value is None else str(value)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return _atomic_write(path, text.encode("utf-8"))

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from genrenet.evaluation import best_epoch, load_history, merge_history
 from genrenet.patches import Normalizer, normalizer_for, random_crop, sliding_windows
-from genrenet.train_config import TrainConfig
+from genrenet.training.config import TrainConfig
+from genrenet.training.history import best_epoch, load_history, merge_history
 
 
 class CropDataset(Dataset):

@@ -6,33 +6,66 @@ This is what ``genrenet train`` and ``Classifier.fit`` do; ``evaluate_on_collect
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from torch import nn
 
 from genrenet.augment import AugmentConfig
 from genrenet.data import Collection, Skipped, open_collection
 from genrenet.data.splits import Split, make_split
 from genrenet.data.store import FeatureStore
-from genrenet.evaluation import EvaluationResult, evaluate, write_report
-from genrenet.patches import normalizer_for
+from genrenet.evaluation.metrics import EvaluationResult, evaluate
+from genrenet.evaluation.plots import write_report
+from genrenet.features import FeatureConfig
+from genrenet.files import MODEL_DIR, SPLIT_FILE, write_json
+from genrenet.patches import Normalizer, normalizer_for
+from genrenet.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from genrenet.classifier import Classifier
-    from genrenet.transfer import HeadFit
+    from genrenet.training.transfer import HeadFit
+
+
+class Estimator(Protocol):
+    """What a run needs of the estimator it trains (``genrenet.classifier.Classifier`` is one):
+    its settings, a way to build a fresh network, and a way to take the trained one over."""
+
+    feature_config: FeatureConfig
+    train_config: TrainConfig
+    labels: list[str]
+
+    @property
+    def patch_frames(self) -> int: ...
+
+    def build_network(self, n_classes: int, loading: bool = False) -> nn.Module: ...
+
+    def adopt(
+        self,
+        labels: Sequence[str],
+        network: nn.Module,
+        normalizer: Normalizer,
+        history: list[dict[str, float]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+    def window_proba(
+        self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def save(self, directory: str | Path) -> Path: ...
+
+    def clone(self, **changes: Any) -> Estimator: ...
 
 
 @dataclass
 class TrainOutcome:
     """What a training run produced: the split used, the held-out evaluation, the files written."""
 
-    classifier: Classifier
+    classifier: Estimator
     split: Split
     evaluation: EvaluationResult
     history: list[dict[str, float]]
@@ -63,7 +96,7 @@ def load_tracks(
     report = store.extract([t.path for t in collection.tracks], workers=workers, on_done=on_extract)
     failed = {s.path for s in report.failed}
     tracks = [t for t in collection.tracks if t.path not in failed]
-    matrices = [np.load(store.entry_path(t.path), mmap_mode="r") for t in tracks]
+    matrices = [store.load(t.path, mmap=True) for t in tracks]
     usable = Collection(
         collection.name,
         tracks,
@@ -95,8 +128,8 @@ def augmented_versions(
     loaded.store.extract_variants(paths, variants, workers=loaded.workers, on_done=on_extract)
     versions = []
     for path in paths:
-        entries = [loaded.store.variant_entry_path(path, v) for v in variants]
-        versions.append([np.load(e, mmap_mode="r") for e in entries if e.exists()])
+        found = (loaded.store.get(path, variant=v, mmap=True) for v in variants)
+        versions.append([m for m in found if m is not None])
     return versions
 
 
@@ -105,14 +138,14 @@ def _as_collection(data: str | Path | Collection) -> Collection:
 
 
 def evaluate_matrices(
-    classifier: Classifier, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
+    classifier: Estimator, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
 ) -> EvaluationResult:
     """Windows of every track through the model; per-window and per-track (mean) figures."""
     return score_matrices(classifier, matrices, labels, meta)[0]
 
 
 def score_matrices(
-    classifier: Classifier, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
+    classifier: Estimator, matrices: list[np.ndarray], labels: list[str], meta: dict | None = None
 ) -> tuple[EvaluationResult, np.ndarray]:
     """Like :func:`evaluate_matrices`, also returning each track's mean window probabilities."""
     index = {label: i for i, label in enumerate(classifier.labels)}
@@ -134,7 +167,7 @@ def score_matrices(
 
 
 def train_on_collection(
-    classifier: Classifier,
+    classifier: Estimator,
     data: str | Path | Collection,
     out_dir: str | Path | None = None,
     split: str | Path | Split = "auto",
@@ -162,7 +195,7 @@ def train_on_collection(
 
 
 def train_on_split(
-    classifier: Classifier,
+    classifier: Estimator,
     loaded: LoadedTracks,
     chosen: Split,
     out_dir: str | Path | None = None,
@@ -176,11 +209,11 @@ def train_on_split(
     The building block of ``train`` and of cross-validation: tracks are loaded once, each fold
     is one call. With ``out_dir`` the bundle, split, metrics and plots are written there.
     """
-    from genrenet.training import TrainResult, fit_model
+    from genrenet.training.loop import TrainResult, fit_model
 
     usable = loaded.collection
-    classifier.labels = usable.labels
-    label_index = {label: i for i, label in enumerate(classifier.labels)}
+    labels = usable.labels
+    label_index = {label: i for i, label in enumerate(labels)}
 
     def part(indices: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
         return (
@@ -192,27 +225,27 @@ def train_on_split(
         Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="genrenet-run-"))
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    classifier.network = classifier._build_network()
+    network = classifier.build_network(len(labels))
     augment = AugmentConfig.from_dict(classifier.train_config.augment)
     head_fit = None
-    if getattr(classifier.network, "fits_on_embeddings", False):
-        head_fit = _fit_frozen_head(classifier, loaded, chosen, part, augment)
-        classifier.network.eval()
+    if getattr(network, "fits_on_embeddings", False):
+        head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, augment)
+        network.eval()
         result = TrainResult(
-            classifier.network,
-            normalizer_for(classifier.network, [loaded.matrices[i] for i in chosen.train]),
+            network,
+            normalizer_for(network, [loaded.matrices[i] for i in chosen.train]),
             [],
             None,
             0,
         )
     else:
-        if getattr(classifier.network, "probes_before_fine_tuning", False):
+        if getattr(network, "probes_before_fine_tuning", False):
             # Linear probe, then fine-tune (Kumar et al., ICLR 2022): the new head starts from
             # the logistic regression fitted on frozen embeddings, not from random weights.
-            head_fit = _fit_frozen_head(classifier, loaded, chosen, part, AugmentConfig())
+            head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, AugmentConfig())
         variants = augmented_versions(loaded, chosen.train, augment, on_extract)
         result = fit_model(
-            classifier.network,
+            network,
             part(chosen.train),
             part(chosen.valid),
             classifier.patch_frames,
@@ -220,13 +253,10 @@ def train_on_split(
             run_dir,
             resume=resume,
             progress=progress,
-            n_classes=len(classifier.labels),
+            n_classes=len(labels),
             train_variants=variants,
         )
-    classifier.network = result.model
-    classifier.normalizer = result.normalizer
-    classifier.history = result.history
-    classifier.metadata = {
+    metadata = {
         "data": source or usable.name,
         "source_kind": usable.kind,
         "split": {
@@ -241,11 +271,12 @@ def train_on_split(
         "augment": augment.describe(),
     }
     if head_fit is not None:
-        classifier.metadata["head_fit"] = {
+        metadata["head_fit"] = {
             "head": head_fit.head,
             "chosen": head_fit.chosen,
             "candidates": head_fit.candidates,
         }
+    classifier.adopt(labels, result.model, result.normalizer, result.history, metadata)
     test_m, _ = part(chosen.test)
     evaluation, test_proba = score_matrices(
         classifier,
@@ -253,29 +284,29 @@ def train_on_split(
         [usable.tracks[i].label for i in chosen.test],
         meta={"split": chosen.method, "part": "test"},
     )
-    classifier.metadata["test_track_accuracy"] = evaluation.track["accuracy"]
+    metadata["test_track_accuracy"] = evaluation.track["accuracy"]  # adopt() keeps this dict
     outcome = TrainOutcome(
         classifier, chosen, evaluation, result.history, loaded.skipped, test_proba=test_proba
     )
     if out_dir is not None:
-        outcome.files["model"] = classifier.save(run_dir / "model")
-        split_file = run_dir / "split.json"
-        _write_json(split_file, chosen.to_dict(usable))
+        outcome.files["model"] = classifier.save(run_dir / MODEL_DIR)
+        split_file = write_json(run_dir / SPLIT_FILE, chosen.to_dict(usable))
         outcome.files["split"] = split_file
         outcome.files.update(write_report(evaluation, result.history, run_dir))
     return outcome
 
 
 def _fit_frozen_head(
-    classifier: Classifier,
+    classifier: Estimator,
+    network: nn.Module,
     loaded: LoadedTracks,
     chosen: Split,
     part: Callable[[list[int]], tuple[list[np.ndarray], np.ndarray]],
     augment: AugmentConfig,
 ) -> HeadFit:
     """Fit a frozen musicnn model's head with scikit-learn on cached window embeddings."""
-    from genrenet.embeddings import EmbeddingStore
-    from genrenet.transfer import fit_head
+    from genrenet.pretrained.embeddings import EmbeddingStore
+    from genrenet.training.transfer import fit_head
 
     if augment.variants():
         raise ValueError(
@@ -284,23 +315,23 @@ def _fit_frozen_head(
         )
     tracks = loaded.collection.tracks
     root = loaded.store.root if loaded.store is not None else None
-    store = EmbeddingStore(classifier.network.tagger, root)
+    store = EmbeddingStore(network.tagger, root)
 
     def paths_and_labels(indices: list[int]):
         return [tracks[i].path for i in indices], part(indices)[1]
 
     return fit_head(
-        classifier.network,
+        network,
         store,
         paths_and_labels(chosen.train),
         paths_and_labels(chosen.valid),
-        len(classifier.labels),
+        len(loaded.collection.labels),
         seed=classifier.train_config.seed,
     )
 
 
 def evaluate_on_collection(
-    classifier: Classifier,
+    classifier: Estimator,
     data: str | Path | Collection,
     cache: Path | None = None,
     workers: int = 2,
@@ -318,11 +349,3 @@ def evaluate_on_collection(
         classifier, loaded.matrices, labels, meta={"data": collection.source}
     )
     return result, loaded.skipped
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)

@@ -21,19 +21,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genrenet.data import Collection, open_collection
-from genrenet.data.splits import Split, _carve, _track_id
+from genrenet.data.splits import Split, carve, kfold_parts, track_id
 from genrenet.data.store import FeatureStore
 from genrenet.data.tracks import Skipped, Track
-from genrenet.evaluation import (
-    EvaluationResult,
-    _atomic_write,
-    compute_metrics,
-    plot_confusion_matrix,
-)
-from genrenet.experiment import LoadedTracks, load_tracks, train_on_split
+from genrenet.evaluation.experiment import LoadedTracks, load_tracks, train_on_split
+from genrenet.evaluation.metrics import EvaluationResult, compute_metrics
+from genrenet.evaluation.plots import plot_confusion_matrix
+from genrenet.files import atomic_write, write_json
 
 if TYPE_CHECKING:
-    from genrenet.classifier import Classifier
+    from genrenet.evaluation.experiment import Estimator
 
 CV_FILE = "cv.json"
 CV_MARKDOWN = "cv.md"
@@ -67,8 +64,6 @@ def make_folds(
     Fold K tests on the K-th part; about ``valid_fraction`` of all tracks is carved from the
     rest (stratified, and grouped the same way) for early stopping; the remainder trains.
     """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
     n = len(collection.tracks)
     if not isinstance(n_folds, int) or n_folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {n_folds!r}")
@@ -80,25 +75,9 @@ def make_folds(
             f"got {valid_fraction}"
         )
     grouped = collection.has_groups
-    labels = np.array([t.label for t in collection.tracks])
-    everything = np.arange(n)
     notes: list[str] = []
     smallest = min(collection.counts().values())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*least populated class.*")
-        if grouped:
-            groups = np.array([t.group for t in collection.tracks])
-            n_groups = len(np.unique(groups))
-            if n_groups < n_folds:
-                raise ValueError(
-                    f"{collection.name}: {n_groups} artists/groups cannot fill {n_folds} folds "
-                    "without splitting an artist"
-                )
-            splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-            parts = [test for _, test in splitter.split(everything, labels, groups)]
-        else:
-            splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-            parts = [test for _, test in splitter.split(everything, labels)]
+    parts = kfold_parts(collection, n_folds, seed)
     if smallest < n_folds:
         notes.append(
             f"the smallest genre has {smallest} tracks, fewer than {n_folds} folds: some folds "
@@ -116,9 +95,9 @@ def make_folds(
     method = "cv-grouped" if grouped else "cv-stratified"
     folds = []
     for k, test in enumerate(parts):
-        test_set = set(test.tolist())
+        test_set = set(test)
         rest = [i for i in range(n) if i not in test_set]
-        train, valid = _carve(
+        train, valid = carve(
             collection, rest, valid_fraction * n_folds / (n_folds - 1), seed + 1 + k, grouped
         )
         fold_notes = [f"fold {k + 1} of {n_folds}", *notes]
@@ -194,7 +173,7 @@ class CVResult:
 
     def to_json(self, path: str | Path) -> Path:
         """Write cv.json atomically."""
-        return _write_json(Path(path), self.to_dict())
+        return write_json(Path(path), self.to_dict())
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,7 +210,7 @@ def pool(folds: list[FoldResult], labels: list[str]) -> dict[str, Any]:
 
 
 def cross_validate(
-    classifier: Classifier,
+    classifier: Estimator,
     data: str | Path | Collection,
     n_folds: int = 5,
     out_dir: str | Path | None = None,
@@ -275,7 +254,7 @@ def cross_validate(
     if root is not None:
         _check_same_settings(root / CV_FILE, settings)
         root.mkdir(parents=True, exist_ok=True)
-        _write_json(root / CV_FILE, {"status": "running", "settings": settings})
+        write_json(root / CV_FILE, {"status": "running", "settings": settings})
     results = _run_folds(classifier, loaded, folds, root, progress, source, on_fold)
     rows = [f.row() for f in results]
     by_fold = {i: f.index for f in results for i in folds[f.index - 1].test}
@@ -287,10 +266,10 @@ def cross_validate(
     }
     tracks = [
         {
-            "id": _track_id(usable, i),
+            "id": track_id(usable, i),
             "fold": by_fold[i],
             "label": usable.tracks[i].label,
-            "predicted": predicted[_track_id(usable, i)],
+            "predicted": predicted[track_id(usable, i)],
         }
         for i in range(len(usable))
     ]
@@ -347,7 +326,7 @@ def _check_same_settings(path: Path, settings: dict[str, Any]) -> None:
 
 
 def _run_folds(
-    classifier: Classifier,
+    classifier: Estimator,
     loaded: LoadedTracks,
     folds: list[Split],
     root: Path | None,
@@ -374,7 +353,7 @@ def _run_folds(
 
 
 def _train_fold(
-    classifier: Classifier,
+    classifier: Estimator,
     loaded: LoadedTracks,
     fold: Split,
     k: int,
@@ -399,14 +378,14 @@ def _train_fold(
         n_test=len(fold.test),
         track=outcome.evaluation.track,
         segment=outcome.evaluation.segment,
-        track_ids=[_track_id(usable, i) for i in fold.test],
+        track_ids=[track_id(usable, i) for i in fold.test],
         y_true=y_true,
         proba=proba,
         best_epoch=clf.metadata.get("best_epoch"),
         epochs_run=clf.metadata.get("epochs_run"),
         run_dir=fold_dir,
     )
-    _write_json(
+    write_json(
         fold_dir / PROBA_FILE,
         {
             "fold": k,
@@ -434,7 +413,7 @@ def _finished_fold(loaded: LoadedTracks, fold: Split, k: int, fold_dir: Path) ->
         metrics = EvaluationResult.from_json(needed[1])
     except (OSError, ValueError):
         return None
-    ids = [_track_id(usable, i) for i in fold.test]
+    ids = [track_id(usable, i) for i in fold.test]
     if saved.get("ids") != ids or saved.get("labels") != usable.labels or metrics.track is None:
         return None
     return FoldResult(
@@ -478,7 +457,7 @@ def segment_tracks(loaded: LoadedTracks, patch_frames: int) -> tuple[LoadedTrack
                 Track(
                     path=Path(f"{track.path}#{j}"),
                     label=track.label,
-                    source_id=f"{_track_id(usable, i)}#{j}",
+                    source_id=f"{track_id(usable, i)}#{j}",
                 )
             )
             song.append(i)
@@ -487,7 +466,7 @@ def segment_tracks(loaded: LoadedTracks, patch_frames: int) -> tuple[LoadedTrack
 
 
 def leaky_contrast(
-    classifier: Classifier,
+    classifier: Estimator,
     loaded: LoadedTracks,
     n_folds: int,
     seed: int,
@@ -517,7 +496,7 @@ def leaky_contrast(
     for k, test in enumerate(parts):
         test_set = set(test)
         rest = [i for i in range(len(seg)) if i not in test_set]
-        train, valid = _carve(seg, rest, 0.1 * n_folds / (n_folds - 1), seed + 1 + k, False)
+        train, valid = carve(seg, rest, 0.1 * n_folds / (n_folds - 1), seed + 1 + k, False)
         folds.append(Split(train, valid, test, "leaky-segments", [f"fold {k + 1} of {n_folds}"]))
     single = classifier.clone(crops_per_track=1)
     results = _run_folds(single, segments, folds, out_dir, progress, source)
@@ -551,7 +530,7 @@ def write_cv_report(result: CVResult, out_dir: Path) -> dict[str, Path]:
     track = result.pooled["track"]
     files = {
         "cv": result.to_json(out_dir / CV_FILE),
-        "markdown": _atomic_write(out_dir / CV_MARKDOWN, markdown(result).encode("utf-8")),
+        "markdown": atomic_write(out_dir / CV_MARKDOWN, markdown(result).encode("utf-8")),
     }
     for name, normalised in ((CONFUSION_FILE, True), (CONFUSION_COUNTS_FILE, False)):
         kind = "row-normalised" if normalised else "counts"
@@ -624,9 +603,3 @@ def markdown(result: CVResult) -> str:
 
 def _fmt(column: str, value: float) -> str:
     return f"{value:.3f}" if column.endswith(("loss", "f1")) else f"{value:.1%}"
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Atomic JSON write (strict: no NaN)."""
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return _atomic_write(path, text.encode("utf-8"))

@@ -1,5 +1,5 @@
 """Training hyper-parameters, importable without Lightning so that loading a model to predict
-stays fast (``genrenet.training`` holds the Lightning code)."""
+stays fast (``genrenet.training.loop`` holds the Lightning code)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from genrenet import audio
 from genrenet.features import FeatureConfig, compute_stream, frontend
-from genrenet.prefetch import map_ahead
+from genrenet.inference.prefetch import map_ahead
 
 
 @dataclass

@@ -20,15 +20,16 @@ from genrenet import audio
 from genrenet.data.store import (
     ExtractionReport,
     FeatureStore,
-    _notify,
-    _read_entry,
-    _run_parallel,
-    _save_atomic,
     file_identity,
+    notify,
+    read_entry,
+    run_parallel,
+    save_entry,
     split_cached,
 )
 from genrenet.data.tracks import Skipped
 from genrenet.features import FeatureConfig
+from genrenet.files import atomic_path
 
 #: Column ranges of each embedding in an entry, in order.
 LAYOUT: dict[str, tuple[int, int]] = {
@@ -101,12 +102,11 @@ class EmbeddingStore:
     def load(self, path: Path) -> np.ndarray:
         """Window embeddings of ``path``, computed (from cached features) and stored if needed."""
         entry = self.entry_path(path)
-        cached = _read_entry(entry)
+        cached = read_entry(entry)
         if cached is not None and cached.ndim == 2 and cached.shape[1] == WIDTH:
             return cached
         windows = self.embed_features(np.asarray(self.features.load(Path(path))))
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        _save_atomic(entry, windows.astype(np.float32))
+        save_entry(entry, windows)
         return windows
 
     def extract(
@@ -120,12 +120,12 @@ class EmbeddingStore:
         todo = split_cached(paths, self.entry_path, report, on_done)
         if todo:
             self.network()  # once, before worker threads start
-        for path, error in _run_parallel(self._extract_one, todo, workers):
+        for path, error in run_parallel(self._extract_one, todo, workers):
             if error is None:
                 report.computed.append(path)
             else:
                 report.failed.append(Skipped(path, error))
-            _notify(on_done, path, "computed" if error is None else "failed")
+            notify(on_done, path, "computed" if error is None else "failed")
         return report
 
     def _extract_one(self, path: Path) -> str | None:
@@ -141,8 +141,6 @@ class EmbeddingStore:
 def write_npz(out: Path, store: EmbeddingStore, tracks: Sequence) -> Path:
     """Write per-track and per-window embeddings of ``tracks`` (with ``.path`` and ``.label``)
     to an .npz atomically; strings are fixed-width Unicode arrays, so no pickle is needed."""
-    import os
-    import tempfile
 
     windows = [store.load(t.path) for t in tracks]
     arrays: dict[str, np.ndarray] = {
@@ -154,13 +152,6 @@ def write_npz(out: Path, store: EmbeddingStore, tracks: Sequence) -> Path:
         arrays[kind] = np.stack([track_embedding(w, kind) for w in windows]).astype(np.float32)
         arrays[f"{kind}_windows"] = np.concatenate([select(w, kind) for w in windows])
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, open(tmp, "xb") as handle:
+        np.savez(handle, **arrays)
     return out
