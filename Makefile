@@ -12,7 +12,7 @@ MUSICNN_SPEC ?= musicnn==0.1.0
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e ".[train,test]"
+	$(BIN)/python -m pip install --quiet -e ".[train,test,onnx,serve,beets,ray]"
 	# musicnn's weights (its declared requirements pin NumPy < 1.17 and TensorFlow: not wanted)
 	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_SPEC)
 	touch $@
