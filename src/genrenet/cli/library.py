@@ -64,7 +64,8 @@ def _need_mutagen() -> None:
     try:
         import mutagen  # noqa: F401
     except ImportError:
-        raise fail("genrenet retag needs mutagen: pip install 'genrenet[beets]'", 2) from None
+        message = escape("genrenet retag needs mutagen: pip install 'genrenet[beets]'")
+        raise fail(message, 2) from None
 
 
 def retag(
