@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 pytest.importorskip("mutagen")
@@ -21,7 +23,7 @@ pytest.importorskip("mutagen")
 from genrenet.cli import app  # noqa: E402
 from genrenet.data.gtzan import GTZAN_GENRES  # noqa: E402
 from genrenet.library import TagFile, read_journal  # noqa: E402
-from genrenet.library.retag import RetagOptions, propose  # noqa: E402
+from genrenet.library.retag import UNSUPPORTED, RetagOptions, propose  # noqa: E402
 from tests.library_media import audio_checksum, make_file, tag_snapshot, tiny_model  # noqa: E402
 
 runner = CliRunner()
@@ -65,15 +67,18 @@ def test_fill_mode_threshold_and_failures_are_reported(model, tmp_path):
     make_file(tmp_path, "bare", "flac")
     make_file(tmp_path, "tagged", "mp3", ["Jazz"])
     (tmp_path / "broken.ogg").write_bytes(b"OggS" + bytes(100))
+    sf.write(tmp_path / "untaggable.caf", np.zeros(22050, np.float32), 22050, format="CAF")
     report = retag(tmp_path, "--model", model, "--write", "--min-score", "0", code=1)
     entries = by_name(report)
     assert entries["bare.flac"]["status"] == "written"
     assert entries["tagged.mp3"]["reason"] == "already tagged (fill mode)"
     assert entries["broken.ogg"]["status"] == "failed"
+    assert entries["untaggable.caf"]["reason"] == UNSUPPORTED
     assert report["summary"]["failed"] == {"unreadable": 1}
     assert TagFile(tmp_path / "tagged.mp3").get("genre") == ["Jazz"]
     high = retag(tmp_path, "--model", model, "--mode", "replace", "--min-score", "0.99", code=1)
-    assert {e["reason"] for e in high["entries"]} == {"below the score threshold", "unreadable"}
+    reasons = {e["reason"] for e in high["entries"]}
+    assert reasons == {"below the score threshold", "unreadable", UNSUPPORTED}
 
 
 def test_permissions_and_mtime(model, tmp_path):

@@ -16,7 +16,14 @@ from genrenet.library.retag import (
     undo,
     write_entry,
 )
-from genrenet.library.tags import FileChangedError, TagError, TagFile, read_field, write_field
+from genrenet.library.tags import (
+    FileChangedError,
+    TagError,
+    TagFile,
+    UnsupportedFormatError,
+    read_field,
+    write_field,
+)
 
 __all__ = [
     "MODES",
@@ -27,6 +34,7 @@ __all__ = [
     "RetagOptions",
     "TagError",
     "TagFile",
+    "UnsupportedFormatError",
     "finished_paths",
     "load_plan",
     "plan",

@@ -21,7 +21,13 @@ from typing import Any
 from genrenet.files import write_json
 from genrenet.library.journal import Journal, read_journal
 from genrenet.library.safe_write import FileStamp, rewrite, stamp, writable_reason
-from genrenet.library.tags import FileChangedError, TagError, TagFile, Values
+from genrenet.library.tags import (
+    FileChangedError,
+    TagError,
+    TagFile,
+    UnsupportedFormatError,
+    Values,
+)
 
 __all__ = [
     "MODES",
@@ -50,6 +56,7 @@ CHANGED = "changed since the dry run"
 DONE = "already done (journal)"
 AS_BEFORE = "already as before"
 EDITED_SINCE = "changed since retag wrote it"
+UNSUPPORTED = "format without tags genrenet can write"
 UNREADABLE = "unreadable"
 WRITE_FAILED = "write failed"
 MISSING = "file not found"
@@ -164,6 +171,8 @@ def inspect_file(path: str | os.PathLike, options: RetagOptions) -> Entry:
         tags = TagFile(entry.path)
         entry.current = tags.get(options.field)
         entry.format = tags.format
+    except UnsupportedFormatError as err:
+        return entry.leave(UNSUPPORTED, err.reason)
     except TagError as err:
         return entry.fail(UNREADABLE, err.reason)
     if options.mode == "fill" and _has_value(entry.current):

@@ -26,7 +26,14 @@ from pathlib import Path
 
 from genrenet.errors import GenrenetError
 
-__all__ = ["FileChangedError", "TagError", "TagFile", "read_field", "write_field"]
+__all__ = [
+    "FileChangedError",
+    "TagError",
+    "TagFile",
+    "UnsupportedFormatError",
+    "read_field",
+    "write_field",
+]
 
 Values = list[str] | None
 
@@ -40,8 +47,20 @@ class TagError(GenrenetError):
         super().__init__(f"{self.path}: {reason}")
 
 
+TAGGED_SUFFIXES = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".spx", ".m4a", ".mp4", ".m4b", ".wav", ".wave"}
+    | {".aif", ".aiff", ".aifc", ".wma", ".asf"}
+)
+"""File endings of the formats genrenet writes tags to: such a file mutagen cannot open is
+damaged, not merely of an untaggable kind."""
+
+
 class FileChangedError(TagError):
     """A file that changed between the moment it was read and the moment it was to be written."""
+
+
+class UnsupportedFormatError(TagError):
+    """A file in a format genrenet cannot write tags to (Matroska, CAF, raw AAC, AU, ...)."""
 
 
 def _mutagen():
@@ -72,7 +91,9 @@ class TagFile:
         except Exception as err:  # mutagen raises many kinds on damaged files
             raise TagError(self.path, f"cannot read its tags ({err})") from None
         if audio is None:
-            raise TagError(self.path, "not a format mutagen can tag")
+            if self.path.suffix.lower() in TAGGED_SUFFIXES:
+                raise TagError(self.path, f"not a readable {self.path.suffix} file (damaged?)")
+            raise UnsupportedFormatError(self.path, "not a format mutagen can tag")
         self.audio = audio
         self.format = type(audio).__name__
         tags = audio.tags
@@ -85,7 +106,9 @@ class TagFile:
         elif _takes_vorbis(audio):
             self.kind = "vorbis"
         else:
-            raise TagError(self.path, f"genrenet cannot write tags to {self.format} files")
+            raise UnsupportedFormatError(
+                self.path, f"genrenet cannot write tags to {self.format} files"
+            )
         self.id3 = None
         if self.kind == "id3" and tags is not None:
             # Reloaded untranslated: v2.3 frames stay v2.3 frames (no TYER -> TDRC rewrite).
