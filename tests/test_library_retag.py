@@ -50,7 +50,7 @@ def test_propose_modes_threshold_and_format():
     top = [{"label": "rock", "score": 0.7}, {"label": "blues", "score": 0.2}]
     fill = RetagOptions(min_score=0.5)
     assert propose(None, top, fill)[0] == ["rock"]
-    assert propose(["Jazz"], top, fill)[2] == "already tagged (fill mode)"
+    assert propose(["Jazz"], top, fill)[2] == "already tagged in fill mode"
     assert propose(["Jazz"], top, RetagOptions(mode="replace"))[0] == ["rock"]
     assert propose(["Jazz"], top, RetagOptions(mode="append"))[0] == ["Jazz", "rock"]
     assert propose(["Rock"], top, RetagOptions(mode="append"))[2] == "already has this value"
@@ -71,7 +71,7 @@ def test_fill_mode_threshold_and_failures_are_reported(model, tmp_path):
     report = retag(tmp_path, "--model", model, "--write", "--min-score", "0", code=1)
     entries = by_name(report)
     assert entries["bare.flac"]["status"] == "written"
-    assert entries["tagged.mp3"]["reason"] == "already tagged (fill mode)"
+    assert entries["tagged.mp3"]["reason"] == "already tagged in fill mode"
     assert entries["broken.ogg"]["status"] == "failed"
     assert entries["untaggable.caf"]["reason"] == UNSUPPORTED
     assert report["summary"]["failed"] == {"unreadable": 1}

@@ -254,6 +254,14 @@ def _missing_entry(path: Path, reason: str):
     return Entry(path).fail(MISSING, reason)
 
 
+def _near(path: Path) -> str:
+    """A path relative to the working folder when it lies below it, else as it is."""
+    import os
+
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _show(values) -> str:
     return "(none)" if values is None else "; ".join(values) or "(empty)"
 
@@ -312,7 +320,7 @@ def _table(entries: Iterable, undoing: bool) -> Table:
             action = f"{'left alone' if e.status == 'left' else 'FAILED'}: {e.reason}"
             if e.detail:
                 action += f" ({e.detail})"
-        row = [escape(str(e.path)), escape(_show(e.current)), escape(_show(e.proposed))]
+        row = [escape(_near(e.path)), escape(_show(e.current)), escape(_show(e.proposed))]
         if not undoing:
             row.append("" if e.score is None else f"{e.score:.2f}")
         row.append(escape(action))

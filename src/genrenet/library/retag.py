@@ -48,7 +48,7 @@ MODES = ("fill", "replace", "append")
 """fill: only files without a value; replace: set the value; append: add to what is there."""
 
 # Why a file is left alone (status "left") or failed (status "failed").
-ALREADY_TAGGED = "already tagged (fill mode)"
+ALREADY_TAGGED = "already tagged in fill mode"
 BELOW_THRESHOLD = "below the score threshold"
 READ_ONLY = "read-only"
 UNCHANGED = "already has this value"
