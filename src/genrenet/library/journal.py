@@ -142,12 +142,14 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def read_journal(path: str | os.PathLike) -> tuple[dict[str, Any] | None, list[JournalRecord]]:
-    """The run description (None if absent) and the write records, in order."""
+    """The latest run's description (None if absent) and every write record, in order (undo
+    restores each file to the value of its first record, so a journal several runs appended
+    to goes back to before the first)."""
     run = None
     records = []
     for data in _lines(Path(path)):
-        if data["kind"] == "run" and run is None:
-            run = data
+        if data["kind"] == "run":
+            run = data  # the latest run: the one --resume continues
         elif data["kind"] == "write":
             try:
                 records.append(
