@@ -219,3 +219,15 @@ def test_kill_9_during_write_then_resume_then_undo(model, tmp_path):
     for path in files:
         assert tag_snapshot(path) == before[path][0]
         assert audio_checksum(path) == before[path][1]
+
+
+def test_a_journal_two_runs_appended_to_undoes_both(model, tmp_path):
+    song = make_file(tmp_path, "song", "ogg", ["Ska"])
+    journal = tmp_path.parent / f"{tmp_path.name}.jsonl"
+    common = ["--model", model, "--write", "--min-score", "0", "--journal", journal]
+    retag(song, *common, "--mode", "replace")
+    first = TagFile(song).get("genre")
+    retag(song, *common, "--mode", "append", "--format", "x-{label}")
+    assert TagFile(song).get("genre") == [*first, f"x-{first[0]}"]
+    assert retag("--undo", journal)["summary"]["restored"] == 1
+    assert TagFile(song).get("genre") == ["Ska"]
