@@ -25,7 +25,7 @@ from beets import ui
 from beets.dbcore import types
 from beets.library import Item
 from beets.plugins import BeetsPlugin
-from beets.util import syspath
+from beets.util import displayable_path, syspath
 
 __all__ = ["GenrenetPlugin"]
 
@@ -120,7 +120,7 @@ class GenrenetPlugin(BeetsPlugin):
         )
         for item, prediction in zip(items, predictions, strict=True):
             if prediction.error is not None:
-                self._log.warning("{}: {}", item.filepath, prediction.error)
+                self._log.warning("{}: {}", displayable_path(item.path), prediction.error)
                 counts["failed"] += 1
                 continue
             labels = [
@@ -136,10 +136,12 @@ class GenrenetPlugin(BeetsPlugin):
             if reason is None:
                 _set_genres(item, values, separator)
                 counts["set"] += 1
-                self._log.info("{}: {}", item.filepath, separator.join(values))
+                self._log.info("{}: {}", displayable_path(item.path), separator.join(values))
             else:
                 counts["left"] += 1
-                self._log.info("{}: left alone, {}{}", item.filepath, reason, _paren(detail))
+                self._log.info(
+                    "{}: left alone, {}{}", displayable_path(item.path), reason, _paren(detail)
+                )
             item.store()
             if write:
                 item.try_write()

@@ -176,7 +176,9 @@ def _run(
         errors.print(f"model: {escape(clf.describe())}", highlight=False)
     if write and journal is None:
         journal = Journal(journal_path or default_journal_path())
-        journal.start([str(absolute(i)) for i in inputs], options.to_dict(), model)
+        # A model folder by its absolute path, so that --resume finds it from anywhere.
+        model_ref = str(absolute(model)) if Path(model).exists() else model
+        journal.start([str(absolute(i)) for i in inputs], options.to_dict(), model_ref)
     entries = [_missing_entry(m.path, m.reason) for m in missing]
     verb = "retagging" if write else "planning"
     with _progress(verb, len(files)) as advance:
