@@ -28,7 +28,7 @@ TORCH_SPEC = os.environ.get("GENRENET_TEST_TORCH_SPEC", "torch==2.13.0")
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+def _run(args: list, timeout: float, **kwargs) -> subprocess.CompletedProcess[str]:
     """Run a command, failing the test with its output when it fails."""
     done = subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kwargs
@@ -133,6 +133,17 @@ def test_fresh_venv_predicts_and_tags_without_musicnn(fresh_venv: Path, tmp_path
     theirs = {t["label"]: t["score"] for t in entry["top"]}
     assert ours.keys() == theirs.keys()
     assert max(abs(ours[k] - theirs[k]) for k in ours) < 1e-5
+
+    # a command that needs an extra that is not installed names the command that installs it
+    for genre in ("metal", "classical"):
+        (tmp_path / "songs" / genre).mkdir(parents=True)
+        for j in range(2):
+            y = generate_clip(genre, 4.0, 16000, np.random.default_rng(j))
+            sf.write(tmp_path / "songs" / genre / f"{j}.wav", y, 16000)
+    args = [genrenet, "train", tmp_path / "songs", "--model", "cnn64", "--out", tmp_path / "run"]
+    train = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert train.returncode == 2, train.stderr
+    assert "pip install 'genrenet[train]'" in " ".join(train.stderr.split())
 
     version = _run([genrenet, "--version", "--verbose"], 120, env=env)
     weights = next(ln for ln in version.stdout.splitlines() if ln.startswith("musicnn weights:"))

@@ -12,9 +12,11 @@ import typer
 from genrenet.cli import data, demo, experiments, inference
 from genrenet.cli.about import version_lines
 from genrenet.cli.common import console
+from genrenet.cli.extras import ExtrasGroup
 
 app = typer.Typer(
     name="genrenet",
+    cls=ExtrasGroup,  # a missing optional extra: the command that installs it
     help="Music genre classification: audio in, genres out.",
     no_args_is_help=True,
     invoke_without_command=True,  # so that `--version --verbose` reaches the callback
