@@ -66,7 +66,9 @@ def test_wheel_holds_the_weights_and_models_and_no_tests_or_caches(dist: Path) -
         assert weights + name in names, name
     assert "genrenet/pretrained/models/gtzan-musicnn/model.safetensors" in names
     assert "genrenet/pretrained/models/gtzan-musicnn/config.json" in names
-    assert any(n.endswith("licenses/LICENSE-musicnn.txt") for n in names)
+    licences = [n for n in names if ".dist-info/licenses/" in n]
+    assert any(n.endswith("/LICENSE") for n in licences), licences
+    assert any(n.endswith("/LICENSE-musicnn.txt") for n in licences), licences
     assert not [n for n in names if n.startswith(("tests/", "tools/")) or "/tests/" in n]
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".npy", ".part"))]
     assert not [n for n in names if not n.startswith(("genrenet/", "genrenet-"))]

@@ -3,7 +3,7 @@ installs it, instead of a traceback."""
 
 from __future__ import annotations
 
-import click
+import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
@@ -42,7 +42,7 @@ class ExtrasGroup(TyperGroup):
     """The command group: a missing optional module ends the command with exit 2 and the
     command that installs it."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except ModuleNotFoundError as err:
