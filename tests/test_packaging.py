@@ -71,7 +71,9 @@ def test_wheel_holds_the_weights_and_models_and_no_tests_or_caches(dist: Path) -
     assert any(n.endswith("/LICENSE-musicnn.txt") for n in licences), licences
     assert not [n for n in names if n.startswith(("tests/", "tools/")) or "/tests/" in n]
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".npy", ".part"))]
-    assert not [n for n in names if not n.startswith(("genrenet/", "genrenet-"))]
+    assert not [n for n in names if not n.startswith(("genrenet/", "genrenet-", "beetsplug/"))]
+    # the beets plugin, in beets' namespace package (no beetsplug/__init__.py to shadow beets')
+    assert [n for n in names if n.startswith("beetsplug/")] == ["beetsplug/genrenet.py"]
     # every shipped file is byte-identical to the checkout's
     with zipfile.ZipFile(wheel) as zf:
         for name in WEIGHTS:
