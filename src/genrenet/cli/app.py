@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from genrenet import __version__
-from genrenet.cli import data, demo, experiments, inference
+from genrenet.cli import data, demo, ensemble, experiments, inference
 from genrenet.cli.common import console
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ COMMANDS = [
     ("cv", experiments.cross_validation),
     ("grid", experiments.grid_search),
     ("evaluate", experiments.evaluate),
+    ("ensemble", ensemble.ensemble),
     ("predict", inference.predict),
     ("tag", inference.tag),
     ("models", experiments.models),
