@@ -356,6 +356,7 @@ def _fit_frozen_head(
         paths_and_labels(chosen.valid),
         len(loaded.collection.labels),
         seed=classifier.train_config.seed,
+        class_weight="balanced" if classifier.train_config.class_weights else None,
     )
 
 
