@@ -142,3 +142,30 @@ def test_a_sub_patch_clip_gets_a_prediction_and_an_empty_file_an_error(tmp_path)
     sf.write(empty, np.zeros(0, np.float32), SR)
     pred = clf.predict_file(empty)
     assert pred.error is not None and pred.proba is None
+
+
+def test_weights_fitted_on_marked_valid_tracks_favour_the_better_member(tmp_path) -> None:
+    """The clips' labels are member b's own answers (b is right by construction, a is not):
+    weights fitted on the clips marked valid must give b most of the weight."""
+    a, b = tiny(7), tiny(8)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rows = ["path,label,split"]
+    for i in range(12):
+        path = clips / f"c{i}.wav"
+        sf.write(path, tone(150 + 90 * i, 1.5) + 0.3 * tone(1200 - 60 * i, 1.5), SR)
+        rows.append(f"clips/{path.name},{b.predict([path])[0]},{'valid' if i < 9 else 'train'}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "fitted"
+    args = ["ensemble", str(a.save(tmp_path / "a")), str(b.save(tmp_path / "b")), "--out"]
+    result = CliRunner().invoke(
+        app, [*args, str(out), "--weights", "fit", "--data", str(tmp_path / "data.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    weights = [m["weight"] for m in config["members"]]
+    assert weights[1] > 0.8 and sum(weights) == pytest.approx(1.0)
+    assert config["ensemble"]["weights_fit"]["fitted_on"].startswith("9 valid tracks")
+    assert config["calibration"]["method"] == "temperature"
+    result = CliRunner().invoke(app, [*args, str(out), "--weights", "fit"])
+    assert result.exit_code == 2 and "--data" in result.output

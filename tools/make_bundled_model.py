@@ -150,9 +150,12 @@ def summary(y: np.ndarray, proba: np.ndarray, ece_before: float | None = None) -
 class Search:
     """Heads fitted on cached embeddings, scored on the valid tracks."""
 
-    def __init__(self, parts: dict[str, Part], cache: Path | None) -> None:
+    def __init__(
+        self, parts: dict[str, Part], cache: Path | None, taggers: tuple[str, ...] = TAGGERS
+    ) -> None:
         self.parts = parts
-        self.stores = {t: EmbeddingStore(t, cache) for t in TAGGERS}
+        self.taggers = taggers
+        self.stores = {t: EmbeddingStore(t, cache) for t in taggers}
         self.rows: list[dict] = []
 
     def embed_all(self) -> None:
@@ -198,7 +201,7 @@ class Search:
     def heads(self) -> None:
         for excerpts in (False, True):
             train = self.parts["train"] + (self.parts["excerpts"] if excerpts else Part())
-            for tagger in TAGGERS:
+            for tagger in self.taggers:
                 for embedding in EMBEDDINGS:
                     for balanced in (False, True):
                         for c in C_VALUES:
@@ -386,17 +389,19 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=Path("runs/bundled/selection.json"))
     parser.add_argument("--old", type=Path, default=None, help="previous bundle to compare")
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--taggers", default="msd,mtt", help="backbones to try (msd, mtt)")
     args = parser.parse_args()
     data = args.data.resolve()
     parts = read_data(data)
-    search = Search(parts, args.cache)
+    taggers = tuple(args.taggers.split(","))
+    search = Search(parts, args.cache, taggers)
     search.embed_all()
     if args.old is not None:
         old_model_row(search, args.old)
     search.heads()
     heads = [r for r in search.rows if "_logits" in r]
-    best = {t: max((r for r in heads if r["settings"]["tagger"] == t), key=key) for t in TAGGERS}
-    ens = ensemble_rows(search, best)
+    best = {t: max((r for r in heads if r["settings"]["tagger"] == t), key=key) for t in taggers}
+    ens = ensemble_rows(search, best) if len(best) == 2 else []
     single = max(best.values(), key=key)
     winner = max([single, *ens], key=key)
     # an ensemble ships only if it wins by more than its interval
@@ -405,7 +410,8 @@ def main() -> None:
         if lo <= single["valid"]["macro_recall"]:
             winner = single
     chosen = single["settings"] if winner is single else None
-    short = short_input_study(search, best["msd"]["settings"] if chosen is None else chosen)
+    chosen = chosen or best[taggers[0]]["settings"]
+    short = short_input_study(search, chosen)
     modes = {
         m: short[f"train_clips_only/{m}"]["macro_recall_6_genres"]
         for m in ("loop", "pad", "shorter")
@@ -423,7 +429,7 @@ def main() -> None:
             "chosen_on": f"{len(parts['valid'].paths)} filtered valid clips",
             "refit_on": "train + valid clips"
             + (
-                " + excerpts" if (chosen or best["msd"]["settings"])["excerpts_in_training"] else ""
+                " + excerpts" if chosen["excerpts_in_training"] else ""
             ),
             "train": len(parts["train"].paths),
             "valid": len(parts["valid"].paths),
@@ -443,7 +449,7 @@ def main() -> None:
         clf.save(args.out)
     else:
         members = []
-        for r in (best["msd"], best["mtt"]):
+        for r in best.values():
             meta = {**common, "choice": r["settings"], "valid_figures": record(r)}
             member = build_head(search, r["settings"], meta)
             z, owner = stack(r["_logits"])
