@@ -1,7 +1,7 @@
 """Remake the bundled ``gtzan-musicnn`` model: choose on the filtered valid clips, refit on
 train + valid, calibrate, write the bundle (and a JSON of every configuration compared).
 
-    python tools/make_bundled_model.py --data ../shared/data \
+    python tools/make_bundled_model.py --data ../shared/data --excerpts yes \
         --out src/genrenet/pretrained/models/gtzan-musicnn --table runs/bundled/selection.json
 
 Data: ``gtzan-filtered.csv`` (the artist-filtered split of the full clips: train / valid / test)
@@ -25,6 +25,7 @@ import csv
 import json
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +49,13 @@ from genrenet.pretrained.embeddings import EmbeddingStore, select
 from genrenet.training.transfer import fit_head
 
 LABELS = sorted(GTZAN_GENRES)
-EMBEDDINGS = ("penultimate", "mean_pool", "max_pool", "pools")
-C_VALUES = (0.01, 0.1, 1.0, 10.0)
+# genres with one valid clip go in either half of the cross-fit: not a problem to warn about
+warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+EMBEDDINGS = ("penultimate", "mean_pool", "pools")
+C_VALUES = (0.01, 0.1, 1.0)
 TAGGERS = ("msd", "mtt")
 COMMAND = (
-    "python tools/make_bundled_model.py --data ../shared/data "
+    "python tools/make_bundled_model.py --data ../shared/data --excerpts yes "
     "--out src/genrenet/pretrained/models/gtzan-musicnn"
 )
 
@@ -155,6 +158,7 @@ class Search:
     ) -> None:
         self.parts = parts
         self.taggers = taggers
+        self.work: Path | None = None
         self.stores = {t: EmbeddingStore(t, cache) for t in taggers}
         self.rows: list[dict] = []
 
@@ -198,8 +202,8 @@ class Search:
         )
         return row
 
-    def heads(self) -> None:
-        for excerpts in (False, True):
+    def heads(self, excerpt_settings: tuple[bool, ...] = (False, True)) -> None:
+        for excerpts in excerpt_settings:
             train = self.parts["train"] + (self.parts["excerpts"] if excerpts else Part())
             for tagger in self.taggers:
                 for embedding in EMBEDDINGS:
@@ -217,9 +221,33 @@ class Search:
                                 f"{'balanced' if balanced else 'unweighted'}"
                                 f"{' +excerpts' if excerpts else ''}"
                             )
-                            net = self.fit(tagger, embedding, c, balanced, train)
-                            logits = self.valid_logits(net, tagger)
+                            logits = self.cached_logits(name)
+                            if logits is None:
+                                net = self.fit(tagger, embedding, c, balanced, train)
+                                logits = self.valid_logits(net, tagger)
+                                self.keep_logits(name, logits)
                             self.score(name, settings, logits)["_logits"] = logits
+
+    def _logit_file(self, name: str) -> Path | None:
+        if self.work is None:
+            return None
+        import hashlib
+
+        return self.work / f"logits-{hashlib.sha256(name.encode()).hexdigest()[:16]}.npz"
+
+    def cached_logits(self, name: str) -> list[np.ndarray] | None:
+        """Valid logits of a candidate fitted by an earlier run (``--work``), if kept."""
+        path = self._logit_file(name)
+        if path is None or not path.exists():
+            return None
+        with np.load(path) as data:
+            return [data[f"t{i}"] for i in range(len(data.files))]
+
+    def keep_logits(self, name: str, logits: list[np.ndarray]) -> None:
+        path = self._logit_file(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, **{f"t{i}": z for i, z in enumerate(logits)})
 
 
 def key(row: dict) -> tuple[float, float, float]:
@@ -306,7 +334,8 @@ def short_input_study(search: Search, settings: dict) -> dict:
     ex = search.parts["excerpts"]
     y = ex.labels()
     embeds: dict[str, list[np.ndarray]] = {}
-    for mode in ("loop", "pad", "shorter"):
+    embeds["loop"] = [store.load(p) for p in ex.paths]  # the store's windows are looped
+    for mode in ("pad", "shorter"):
         rows = []
         for path in ex.paths:
             feats = np.asarray(store.features.load(path))
@@ -335,15 +364,18 @@ def short_input_study(search: Search, settings: dict) -> dict:
         }
     folds = GroupKFold(5)
     groups = [p.stem for p in ex.paths]
-    for mode, rows in embeds.items():
-        proba = np.zeros((len(y), len(LABELS)))
-        for fit_idx, test_idx in folds.split(np.zeros(len(y)), y, groups):
-            extra = Part([ex.paths[i] for i in fit_idx], [int(y[i]) for i in fit_idx])
-            fold_net = search.fit(
-                tagger, embedding, settings["C"], balanced, search.parts["train"] + extra
+    proba = {mode: np.zeros((len(y), len(LABELS))) for mode in embeds}
+    for fit_idx, test_idx in folds.split(np.zeros(len(y)), y, groups):
+        extra = Part([ex.paths[i] for i in fit_idx], [int(y[i]) for i in fit_idx])
+        fold_net = search.fit(
+            tagger, embedding, settings["C"], balanced, search.parts["train"] + extra
+        )
+        for mode, rows in embeds.items():
+            proba[mode][test_idx] = track_proba(
+                [head_logits(fold_net, rows[i]) for i in test_idx], 1.0
             )
-            proba[test_idx] = track_proba([head_logits(fold_net, rows[i]) for i in test_idx], 1.0)
-        m = compute_metrics(y, proba, LABELS, intervals=True)
+    for mode in embeds:
+        m = compute_metrics(y, proba[mode], LABELS, intervals=True)
         result[f"grouped_5fold/{mode}"] = {
             "accuracy": m["accuracy"],
             "accuracy_ci": m["intervals"]["accuracy"],
@@ -390,15 +422,27 @@ def main() -> None:
     parser.add_argument("--old", type=Path, default=None, help="previous bundle to compare")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--taggers", default="msd,mtt", help="backbones to try (msd, mtt)")
+    parser.add_argument("--work", type=Path, default=None, help="keep candidates' logits here")
+    parser.add_argument("--search-only", action="store_true", help="fit and score, write nothing")
+    parser.add_argument(
+        "--excerpts",
+        choices=("both", "yes", "no"),
+        default="both",
+        help="try heads with the excerpts in training, without, or both",
+    )
     args = parser.parse_args()
     data = args.data.resolve()
     parts = read_data(data)
     taggers = tuple(args.taggers.split(","))
     search = Search(parts, args.cache, taggers)
+    search.work = args.work
     search.embed_all()
     if args.old is not None:
         old_model_row(search, args.old)
-    search.heads()
+    search.heads({"both": (False, True), "yes": (True,), "no": (False,)}[args.excerpts])
+    if args.search_only:
+        write_table(args.table, search.rows, None, None)
+        return
     heads = [r for r in search.rows if "_logits" in r]
     best = {t: max((r for r in heads if r["settings"]["tagger"] == t), key=key) for t in taggers}
     ens = ensemble_rows(search, best) if len(best) == 2 else []
@@ -428,9 +472,7 @@ def main() -> None:
             "method": "artist-filtered (Kereliuk, Sturm and Larsen 2015) via gtzan-filtered.csv",
             "chosen_on": f"{len(parts['valid'].paths)} filtered valid clips",
             "refit_on": "train + valid clips"
-            + (
-                " + excerpts" if chosen["excerpts_in_training"] else ""
-            ),
+            + (" + excerpts" if chosen["excerpts_in_training"] else ""),
             "train": len(parts["train"].paths),
             "valid": len(parts["valid"].paths),
             "excerpts": len(parts["excerpts"].paths),
@@ -464,11 +506,14 @@ def main() -> None:
         model.calibrate(calibration_record(z, owner, y, fitted_on="filtered valid clips"))
         model.save(args.out)
     print(f"chosen: {winner['name']}; short inputs: {short_input}; written to {args.out}")
-    args.table.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{k: v for k, v in r.items() if k != "_logits"} for r in search.rows]
-    args.table.write_text(
-        json.dumps({"rows": rows, "chosen": winner["name"], "short_input": short}, indent=1)
-    )
+    write_table(args.table, search.rows, winner["name"], short)
+
+
+def write_table(path: Path, rows: list[dict], chosen: str | None, short: dict | None) -> None:
+    """Every configuration compared, with its valid figures, as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{k: v for k, v in r.items() if k != "_logits"} for r in rows]
+    path.write_text(json.dumps({"rows": rows, "chosen": chosen, "short_input": short}, indent=1))
 
 
 if __name__ == "__main__":
