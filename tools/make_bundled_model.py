@@ -456,10 +456,9 @@ def main() -> None:
     chosen = single["settings"] if winner is single else None
     chosen = chosen or best[taggers[0]]["settings"]
     short = short_input_study(search, chosen)
-    modes = {
-        m: short[f"train_clips_only/{m}"]["macro_recall_6_genres"]
-        for m in ("loop", "pad", "shorter")
-    }
+    # the study that matches the shipped head: with excerpts in its training, the grouped folds
+    study = "grouped_5fold" if chosen["excerpts_in_training"] else "train_clips_only"
+    modes = {m: short[f"{study}/{m}"]["macro_recall_6_genres"] for m in ("loop", "pad", "shorter")}
     short_input = max(modes, key=lambda m: (modes[m], m == "loop"))
     y = parts["valid"].labels()
 
