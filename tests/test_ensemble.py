@@ -169,3 +169,10 @@ def test_weights_fitted_on_marked_valid_tracks_favour_the_better_member(tmp_path
     assert config["calibration"]["method"] == "temperature"
     result = CliRunner().invoke(app, [*args, str(out), "--weights", "fit"])
     assert result.exit_code == 2 and "--data" in result.output
+    # evaluate scores the ensemble like any model: the valid tracks only, with intervals and ECE
+    data = str(tmp_path / "data.csv")
+    result = CliRunner().invoke(app, ["evaluate", data, "--model", str(out), "--part", "valid"])
+    assert result.exit_code == 0, result.output
+    assert "on 9 tracks (95% intervals)" in result.output and "ECE" in result.output
+    result = CliRunner().invoke(app, ["evaluate", data, "--model", str(out), "--part", "nope"])
+    assert result.exit_code == 2
