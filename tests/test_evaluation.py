@@ -393,6 +393,7 @@ def test_write_report(tmp_path: Path):
         "confusion_matrix_counts": "confusion_matrix_counts.png",
         "per_genre_accuracy": "per_genre_accuracy.png",
         "top_k_accuracy": "top_k_accuracy.png",
+        "reliability": "reliability.png",
         "training_curves": "training_curves.png",
     }
     assert {k: p.name for k, p in paths.items()} == expected

@@ -32,6 +32,7 @@ ALL_FIGURES = (
     "curves_best",
     "confusion_matrix",
     "per_genre_accuracy",
+    "reliability",
     "genre_averages",
     "track_map",
     "top_k_accuracy",

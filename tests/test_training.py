@@ -73,6 +73,12 @@ def test_run_folder_has_model_metrics_plots_split(trained) -> None:
     config = json.loads((run / "model" / "config.json").read_text())
     assert config["training"]["split"]["method"] == "stratified"
     assert len(config["normalization"]["mean"]) == 128
+    # every trained model is calibrated on its validation tracks, and says so
+    calibration = config["calibration"]
+    assert calibration["method"] == "temperature" and calibration["temperature"] > 0
+    assert calibration["n_tracks"] == len(split["valid"])
+    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9
+    assert "intervals" in json.loads((run / "metrics.json").read_text())["track"]
 
 
 def test_save_load_round_trip_gives_identical_predictions(trained, synthetic, tmp_path) -> None:
@@ -82,6 +88,7 @@ def test_save_load_round_trip_gives_identical_predictions(trained, synthetic, tm
     loaded = Classifier.load(run)  # a run folder resolves to its model/
     after = loaded.predict_proba(files)
     np.testing.assert_array_equal(before, after)
+    assert loaded.temperature == clf.temperature != 1.0
     assert loaded.predict(files) == [clf.labels[i] for i in before.argmax(1)]
     clf.save(tmp_path / "again")
     np.testing.assert_array_equal(Classifier.load(tmp_path / "again").predict_proba(files), before)

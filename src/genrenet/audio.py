@@ -317,6 +317,16 @@ def stream(
     if block_seconds <= 0:
         raise ValueError(f"block_seconds must be > 0, got {block_seconds}")
     check_file(path)
+    empty = True
+    for block in _stream_blocks(path, sr, block_seconds):
+        empty = False
+        yield block
+    if empty:
+        raise AudioError(path, "no audio samples (the file holds a header only)")
+
+
+def _stream_blocks(path: Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
+    """The blocks of :func:`stream` (libsndfile first, FFmpeg for the formats it cannot open)."""
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):

@@ -18,12 +18,20 @@ from torch import nn
 
 from genrenet import __version__
 from genrenet.augment import AugmentConfig
-from genrenet.bundle import BUNDLED_DIR, BUNDLED_MODELS, locate_bundle, read_bundle, write_bundle
+from genrenet.bundle import (
+    BUNDLED_DIR,
+    BUNDLED_MODELS,
+    locate_bundle,
+    read_bundle,
+    resolve_bundle_dir,
+    write_bundle,
+)
 from genrenet.errors import AudioError, BundleError
 from genrenet.features import FeatureConfig
 from genrenet.files import BUNDLE_FORMAT, CONFIG_FILE, WEIGHTS_FILE
+from genrenet.inference.ensemble import Ensemble, read_ensemble_config
 from genrenet.inference.predictor import Prediction, WindowedPredictor
-from genrenet.patches import Normalizer, sliding_windows, window_starts
+from genrenet.patches import SHORT_INPUT_DEFAULT, SHORT_INPUTS, Normalizer, short_windows
 from genrenet.training.config import TrainConfig
 
 __all__ = [
@@ -36,6 +44,13 @@ __all__ = [
     "Classifier",
     "Prediction",
 ]
+
+
+def softmax_np(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32 (stable)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 _DEFAULTS = TrainConfig()
@@ -101,6 +116,9 @@ class Classifier(WindowedPredictor):
         self.normalizer: Normalizer | None = None
         self.metadata: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []
+        self.temperature: float = 1.0
+        self.calibration: dict[str, Any] | None = None
+        self.short_input: str = SHORT_INPUT_DEFAULT
         self._resolved: tuple[tuple, FeatureConfig, TrainConfig] | None = None
 
     # -- settings ---------------------------------------------------------------------------
@@ -203,6 +221,7 @@ class Classifier(WindowedPredictor):
         self.normalizer = normalizer
         self.history = list(history or [])
         self.metadata = dict(metadata or {})
+        self.temperature, self.calibration = 1.0, None  # a new network has no calibration yet
         return self
 
     # -- training ---------------------------------------------------------------------------
@@ -244,21 +263,48 @@ class Classifier(WindowedPredictor):
             raise RuntimeError("this Classifier is not trained: call fit() or Classifier.load()")
         return self.network
 
+    def calibrate(self, record: dict[str, Any]) -> Classifier:
+        """Take a calibration (``{"method": "temperature", "temperature": T, ...}``, see
+        :func:`genrenet.evaluation.calibration.calibration_record`): scores become
+        ``softmax(logits / T)``, the ranking of genres is unchanged."""
+        temperature = float(record.get("temperature", 1.0))
+        if not np.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"a temperature must be positive and finite, got {temperature}")
+        self.temperature = temperature
+        self.calibration = dict(record)
+        return self
+
     @torch.no_grad()
-    def window_proba(
+    def window_logits(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities of each sliding window of a feature matrix, and the window start frames."""
+        """Logits of each sliding window of a feature matrix, and the window start frames.
+
+        A matrix shorter than one patch (a clip under 3 s) is made one window as
+        :attr:`short_input` says: looped, padded with silence, or given as it is to a network
+        that takes any length (see :func:`genrenet.patches.short_windows`).
+        """
         network = self._require_trained()
         patch = self.patch_frames
         hop = self.hop_frames(hop_seconds, patch)
-        windows = self.normalizer(sliding_windows(feats, patch, hop))
-        starts = window_starts(max(feats.shape[-1], patch), patch, hop)
+        mode = self.short_input
+        if mode == "shorter" and not getattr(network, "any_length", False):
+            mode = "loop"  # a network with a fixed input size takes the looped clip
+        raw, starts = short_windows(feats, patch, hop, mode)
+        windows = self.normalizer(raw)
         out = []
         for i in range(0, len(windows), batch_size):
             batch = torch.from_numpy(windows[i : i + batch_size]).unsqueeze(1)
-            out.append(torch.softmax(network(batch), dim=1).numpy())
+            out.append(network(batch).float().numpy())
         return np.concatenate(out), starts
+
+    def window_proba(
+        self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities ``softmax(logits / temperature)`` of each sliding window of
+        a feature matrix, and the window start frames."""
+        logits, starts = self.window_logits(feats, hop_seconds, batch_size)
+        return softmax_np(logits / self.temperature), starts
 
     window_scores = window_proba
 
@@ -311,7 +357,9 @@ class Classifier(WindowedPredictor):
             },
             "patch_seconds": self.train_config.crop_seconds,
             "patch_frames": self.patch_frames,
+            "short_input": self.short_input,
             "training": {"config": self.train_config.to_dict(), **self.metadata},
+            **({"calibration": self.calibration} if self.calibration else {}),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -320,14 +368,20 @@ class Classifier(WindowedPredictor):
         return write_bundle(Path(directory), self.config_dict(), network.saved_state())
 
     @classmethod
-    def load(cls, directory: str | Path) -> Classifier:
+    def load(cls, directory: str | Path) -> Classifier | Ensemble:
         """Rebuild a saved classifier, checking that the weights fit the config exactly.
 
         ``directory`` is a model folder, a run folder, or the name of a model shipped inside
-        genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``). Raises
+        genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``). A saved ensemble loads
+        as an :class:`~genrenet.inference.ensemble.Ensemble` (same prediction methods). Raises
         :class:`~genrenet.errors.BundleError` naming the file and the problem.
         """
         path, bundled = locate_bundle(directory)
+        ensemble_config = read_ensemble_config(resolve_bundle_dir(path))
+        if ensemble_config is not None:
+            ensemble = Ensemble.load(resolve_bundle_dir(path), cls.load, ensemble_config)
+            ensemble.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
+            return ensemble
         contents = read_bundle(path)
         clf = cls(
             model=contents.architecture,
@@ -344,6 +398,18 @@ class Classifier(WindowedPredictor):
         state = contents.load_weights(network.saved_state())
         network.load_state_dict(state, strict=False)
         clf.adopt(contents.labels, network, contents.normalizer, metadata=contents.metadata)
+        calibration = contents.config.get("calibration")
+        try:
+            if calibration is not None:
+                clf.calibrate(calibration)
+            short_input = contents.config.get("short_input", SHORT_INPUT_DEFAULT)
+            if short_input not in SHORT_INPUTS:
+                raise ValueError(f"short_input {short_input!r} is not one of {SHORT_INPUTS}")
+        except (AttributeError, TypeError, ValueError) as err:
+            raise BundleError(
+                f"{contents.config_path}: bad calibration or short_input ({err})"
+            ) from None
+        clf.short_input = short_input
         clf.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
         return clf
 

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: How a clip shorter than one patch becomes a window: "loop" tiles it along time, "pad" adds
+#: the clip's quietest value (silence) after it, "shorter" keeps it as it is (networks that take
+#: any length, such as musicnn, which pools over time).
+SHORT_INPUTS = ("loop", "pad", "shorter")
+SHORT_INPUT_DEFAULT = "loop"
+
 
 def fit_length(feats: np.ndarray, frames: int) -> np.ndarray:
     """Tile a matrix shorter than ``frames`` along time until it is long enough (else unchanged)."""
@@ -38,6 +44,27 @@ def windows_at(feats: np.ndarray, patch_frames: int, starts: np.ndarray) -> np.n
     """The windows ``[n_windows, n_features, patch]`` starting at ``starts`` (a copy)."""
     view = np.lib.stride_tricks.sliding_window_view(feats, patch_frames, axis=-1)
     return np.ascontiguousarray(view[:, starts].transpose(1, 0, 2))
+
+
+def short_windows(
+    feats: np.ndarray, patch_frames: int, hop_frames: int, mode: str = SHORT_INPUT_DEFAULT
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows and their start frames; a matrix shorter than one patch becomes one
+    window as ``mode`` (one of :data:`SHORT_INPUTS`) says."""
+    feats = np.asarray(feats)
+    if mode not in SHORT_INPUTS:
+        raise ValueError(f"short input mode must be one of {SHORT_INPUTS}, got {mode!r}")
+    n = feats.shape[-1]
+    if n == 0:
+        raise ValueError("no feature frames: the audio is empty")
+    starts = window_starts(max(n, patch_frames), patch_frames, hop_frames)
+    if n >= patch_frames or mode == "loop":
+        return sliding_windows(feats, patch_frames, hop_frames), starts
+    if mode == "pad":
+        padded = np.full((feats.shape[0], patch_frames), feats.min(), dtype=feats.dtype)
+        padded[:, :n] = feats
+        return padded[None], starts
+    return np.ascontiguousarray(feats)[None], starts
 
 
 def random_crop(feats: np.ndarray, patch_frames: int, rng: np.random.Generator) -> np.ndarray:

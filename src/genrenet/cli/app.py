@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from genrenet.cli import data, demo, experiments, inference, library
+from genrenet.cli import data, demo, ensemble, experiments, inference, library
 from genrenet.cli.about import version_lines
 from genrenet.cli.common import console
 from genrenet.cli.extras import ExtrasGroup
@@ -55,6 +55,7 @@ COMMANDS = [
     ("cv", experiments.cross_validation),
     ("grid", experiments.grid_search),
     ("evaluate", experiments.evaluate),
+    ("ensemble", ensemble.ensemble),
     ("predict", inference.predict),
     ("tag", inference.tag),
     ("retag", library.retag),

@@ -55,6 +55,7 @@ from genrenet.cli.common import (
     report_warnings,
 )
 from genrenet.data.splits import SPLIT_METHODS
+from genrenet.evaluation.metrics import headline
 
 
 def train(
@@ -112,6 +113,13 @@ def train(
         raise fail(str(err), 2) from None
     report_notes(outcome.split.notes)
     print_evaluation(outcome.evaluation, f"held-out test tracks ({outcome.split.method} split)")
+    console.print(f"test: {headline(outcome.evaluation.track)}; {outcome.split.method} split")
+    if clf.calibration:
+        cal = clf.calibration
+        console.print(
+            f"calibrated on {escape(cal['fitted_on'])}: temperature {cal['temperature']:.3f}, "
+            f"ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} (15 bins)"
+        )
     console.print(f"augmentation: {clf.metadata.get('augment', 'none')}")
     console.print(f"model and report written to {out}")
     report_skipped(outcome.skipped)
@@ -220,8 +228,8 @@ def print_cv(result) -> None:
     console.print(table)
     pooled = result.pooled["track"]
     console.print(
-        f"pooled over folds: track accuracy {pooled['accuracy']:.1%}, "
-        f"macro F1 {pooled['macro_f1']:.3f} ({pooled['n']} tracks)"
+        f"pooled over folds: {headline(pooled)}, macro F1 {pooled['macro_f1']:.3f}; "
+        f"split {escape(str(settings['split']))}"
     )
     if result.leaky:
         lk = result.leaky
@@ -286,7 +294,7 @@ def grid_search(
         raise fail(str(err), 2) from None
     table = Table(title=f"grid search, {spec.folds}-fold CV, best first")
     keys = sorted(spec.grid)
-    for name in ("rank", *keys, "track acc", "macro F1", "cell"):
+    for name in ("rank", *keys, "track acc", "macro F1", "pooled acc [95%]", "cell"):
         table.add_column(name, justify="left" if name in (*keys, "cell") else "right")
     for row in rows:
         table.add_row(
@@ -294,10 +302,19 @@ def grid_search(
             *[str(row["params"].get(k)) for k in keys],
             f"{row['track_accuracy_mean']:.1%} ± {row['track_accuracy_std']:.1%}",
             f"{row['track_macro_f1_mean']:.3f} ± {row['track_macro_f1_std']:.3f}",
+            _pooled_cell(row),
             row["id"],
         )
     console.print(table)
     console.print(f"results.csv and results.md written to {out}")
+
+
+def _pooled_cell(row: dict) -> str:
+    """Pooled track accuracy with its 95% interval and number of tracks (when recorded)."""
+    ci = row.get("pooled_track_accuracy_ci")
+    if ci is None:
+        return f"{row.get('pooled_track_accuracy', float('nan')):.1%}"
+    return f"{row['pooled_track_accuracy']:.1%} [{ci[0]:.1%}, {ci[1]:.1%}] n={row['pooled_tracks']}"
 
 
 def print_evaluation(result, title: str) -> None:
@@ -318,16 +335,29 @@ def evaluate(
         Path, typer.Option("--model", help="Model folder (or a training run folder).")
     ],
     out: Annotated[Path | None, typer.Option(help="Write metrics.json and plots here.")] = None,
+    part: Annotated[
+        str,
+        typer.Option(
+            help="Tracks to score: all, or those the source marks train, valid or test "
+            "(a CSV manifest's split column, GTZAN's filtered split)."
+        ),
+    ] = "all",
     cache: CacheOpt = None,
     workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
-    """Figures and plots of a saved model on a labelled collection."""
+    """Figures and plots of a saved model on a labelled collection (with 95% intervals over
+    tracks, ECE and a reliability diagram)."""
+    from genrenet.evaluation.ensembling import held_out_tracks
     from genrenet.evaluation.experiment import evaluate_on_collection
     from genrenet.evaluation.plots import write_report
 
     clf = load_model_or_fail(model)
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
+    try:
+        collection = held_out_tracks(collection, part)
+    except ValueError as err:
+        raise fail(str(err), 2) from None
     try:
         with progress_bar("extracting features", len(collection.tracks)) as advance:
             result, skipped = evaluate_on_collection(
@@ -337,6 +367,8 @@ def evaluate(
         report_skipped(collection.skipped)
         raise fail(str(err)) from None
     print_evaluation(result, f"{collection.name}: {len(result.track['labels'])} genres")
+    which = "all tracks" if part == "all" else f"the tracks marked {part}"
+    console.print(f"{escape(which)}: {headline(result.track)}; ECE {result.track['ece']:.3f}")
     if out is not None:
         write_report(result, None, out)
         console.print(f"metrics and plots written to {out}")

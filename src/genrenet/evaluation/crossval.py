@@ -25,7 +25,7 @@ from genrenet.data.splits import Split, carve, kfold_parts, track_id
 from genrenet.data.store import FeatureStore
 from genrenet.data.tracks import Skipped, Track
 from genrenet.evaluation.experiment import LoadedTracks, load_tracks, train_on_split
-from genrenet.evaluation.metrics import EvaluationResult, compute_metrics
+from genrenet.evaluation.metrics import EvaluationResult, compute_metrics, headline
 from genrenet.evaluation.plots import plot_confusion_matrix
 from genrenet.files import atomic_write, write_json
 
@@ -193,7 +193,7 @@ def pool(folds: list[FoldResult], labels: list[str]) -> dict[str, Any]:
     """
     y = np.concatenate([f.y_true for f in folds])
     proba = np.concatenate([f.proba for f in folds])
-    track = compute_metrics(y, proba, labels)
+    track = compute_metrics(y, proba, labels, intervals=True)
     seg_n = sum(int(f.segment["n"]) for f in folds)
     seg_confusion = np.sum([np.asarray(f.segment["confusion"]) for f in folds], axis=0)
     segment = {
@@ -577,8 +577,9 @@ def markdown(result: CVResult) -> str:
     pooled = result.pooled["track"]
     tail = [
         "",
-        f"Pooled over all folds: track accuracy {pooled['accuracy']:.1%}, macro F1 "
-        f"{pooled['macro_f1']:.3f} ({pooled['n']} tracks); segment accuracy "
+        f"Pooled over all folds: {headline(pooled)}, macro F1 "
+        f"{pooled['macro_f1']:.3f}; split: {result.settings.get('split', 'by track')}; "
+        "segment accuracy "
         f"{result.pooled['segment']['accuracy']:.1%} ({result.pooled['segment']['n']} segments).",
     ]
     tail += [f"\nNote: {note}" for note in result.notes]

@@ -56,6 +56,12 @@ class Estimator(Protocol):
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def window_logits(
+        self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def calibrate(self, record: dict[str, Any]) -> Any: ...
+
     def save(self, directory: str | Path) -> Path: ...
 
     def clone(self, **changes: Any) -> Estimator: ...
@@ -156,7 +162,7 @@ def score_matrices(
         )
     probs, y, track_index = [], [], []
     for i, (m, label) in enumerate(zip(matrices, labels, strict=True)):
-        p, _ = classifier.window_proba(np.asarray(m))
+        p, _ = classifier.window_proba(m if isinstance(m, dict) else np.asarray(m))
         probs.append(p)
         y.extend([index[label]] * len(p))
         track_index.extend([i] * len(p))
@@ -277,6 +283,9 @@ def train_on_split(
             "candidates": head_fit.candidates,
         }
     classifier.adopt(labels, result.model, result.normalizer, result.history, metadata)
+    if chosen.valid:
+        valid_m, valid_y = part(chosen.valid)
+        classifier.calibrate(fit_calibration(classifier, valid_m, valid_y, chosen.method))
     test_m, _ = part(chosen.test)
     evaluation, test_proba = score_matrices(
         classifier,
@@ -294,6 +303,26 @@ def train_on_split(
         outcome.files["split"] = split_file
         outcome.files.update(write_report(evaluation, result.history, run_dir))
     return outcome
+
+
+def fit_calibration(
+    classifier: Estimator, matrices: list[np.ndarray], y: np.ndarray, split_method: str
+) -> dict[str, Any]:
+    """A temperature fitted on held-out (validation) tracks: their window logits, scored per
+    track as prediction scores them (the mean of the windows' probabilities)."""
+    from genrenet.evaluation.calibration import calibration_record
+
+    logits, owner = [], []
+    for i, m in enumerate(matrices):
+        z, _ = classifier.window_logits(np.asarray(m))
+        logits.append(z)
+        owner.append(np.full(len(z), i))
+    return calibration_record(
+        np.concatenate(logits),
+        np.concatenate(owner),
+        np.asarray(y),
+        fitted_on=f"{len(matrices)} validation tracks ({split_method} split)",
+    )
 
 
 def _fit_frozen_head(
@@ -327,6 +356,7 @@ def _fit_frozen_head(
         paths_and_labels(chosen.valid),
         len(loaded.collection.labels),
         seed=classifier.train_config.seed,
+        class_weight="balanced" if classifier.train_config.class_weights else None,
     )
 
 
@@ -340,8 +370,7 @@ def evaluate_on_collection(
 ) -> tuple[EvaluationResult, list[Skipped]]:
     """Figures of a trained classifier on every readable track of a labelled collection."""
     collection = _as_collection(data)
-    store = FeatureStore(classifier.feature_config, cache)
-    loaded = load_tracks(collection, store, workers, on_extract)
+    loaded = load_model_tracks(classifier, collection, cache, workers, on_extract)
     if not loaded.collection.tracks:
         raise ValueError(f"{collection.name}: no readable audio tracks found")
     labels = [t.label for t in loaded.collection.tracks]
@@ -349,3 +378,47 @@ def evaluate_on_collection(
         classifier, loaded.matrices, labels, meta={"data": collection.source}
     )
     return result, loaded.skipped
+
+
+def load_model_tracks(
+    classifier: Any,
+    collection: Collection,
+    cache: Path | None = None,
+    workers: int = 2,
+    on_extract: Callable[[Path, str], None] | None = None,
+) -> LoadedTracks:
+    """Features of every readable track for a model; a model with several front ends (an
+    ensemble) gets, per track, one matrix per front end (each cached in its own store)."""
+    from genrenet.inference.ensemble import MemberFeatures, feature_key
+
+    configs = getattr(classifier, "feature_configs", [classifier.feature_config])
+    if len(configs) == 1 and not hasattr(classifier, "members"):
+        return load_tracks(collection, FeatureStore(configs[0], cache), workers, on_extract)
+    loaded = [load_tracks(collection, FeatureStore(c, cache), workers, on_extract) for c in configs]
+    usable = set.intersection(*({t.path for t in part.collection.tracks} for part in loaded))
+    tracks = [t for t in collection.tracks if t.path in usable]
+    per_config = [
+        {t.path: m for t, m in zip(part.collection.tracks, part.matrices, strict=True)}
+        for part in loaded
+    ]
+    matrices = [
+        MemberFeatures(
+            {feature_key(c): found[t.path] for c, found in zip(configs, per_config, strict=True)}
+        )
+        for t in tracks
+    ]
+    skipped = {s.path: s for part in loaded for s in part.skipped}
+    return LoadedTracks(
+        Collection(
+            collection.name,
+            tracks,
+            collection.skipped,
+            collection.warnings,
+            collection.kind,
+            collection.root,
+        ),
+        matrices,
+        list(skipped.values()),
+        None,
+        workers,
+    )

@@ -264,6 +264,9 @@ def run_grid(
             "params": cell.varied,
             **{k: summary[k] for k in SCORE_COLUMNS if k in summary},
             "pooled_track_accuracy": result.pooled["track"]["accuracy"],
+            "pooled_tracks": result.pooled["track"]["n"],
+            "pooled_track_accuracy_ci": result.pooled["track"]["intervals"]["accuracy"],
+            "pooled_balanced_accuracy": result.pooled["track"]["balanced_accuracy"],
             "folds": spec.folds,
         }
         finished[cell.id] = row

@@ -11,6 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from genrenet.evaluation.calibration import (
+    expected_calibration_error,
+    macro_recall_interval,
+    reliability_bins,
+    wilson_interval,
+)
 from genrenet.files import write_json
 
 PROBA_CLIP = 1e-7
@@ -122,11 +128,16 @@ def top_k_accuracies(y_true: np.ndarray, proba: np.ndarray, max_k: int) -> list[
     return [float(np.mean(rank < k)) for k in range(1, max_k + 1)]
 
 
-def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, NLL loss, top-k, per-genre precision/recall/F1 and confusion for one set of rows.
+def compute_metrics(
+    y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], intervals: bool = False
+) -> dict[str, Any]:
+    """Accuracy, NLL loss, top-k, per-genre precision/recall/F1, confusion, ECE (15 bins) and
+    the reliability diagram's bins for one set of rows.
 
     ``y_true`` holds class indices into ``labels``; ``proba`` holds one probability row per item.
-    The predicted class is ``argmax`` (first on ties). Returns a JSON-ready dict.
+    The predicted class is ``argmax`` (first on ties). With ``intervals`` (rows are independent
+    items such as tracks) it adds 95% intervals: Wilson for accuracy, top-3 and each genre's
+    recall, the bootstrap over rows for macro-recall. Returns a JSON-ready dict.
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -162,7 +173,8 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str]
     def at_k(k: int) -> float:
         return top_k[k - 1] if k <= len(top_k) else 1.0
 
-    return {
+    hits = np.diag(confusion)
+    metrics = {
         "n": int(n),
         "labels": names,
         "accuracy": float(np.mean(pred == y)),
@@ -185,7 +197,21 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str]
         },
         "confusion": confusion.astype(int).tolist(),
         "confusion_normalised": normalised.tolist(),
+        "ece": expected_calibration_error(p, y),
+        "reliability": reliability_bins(p, y),
     }
+    if intervals:
+        metrics["intervals"] = {
+            "method": "95%: Wilson (proportions), bootstrap over tracks (macro-recall)",
+            "accuracy": list(wilson_interval(int(hits.sum()), n)),
+            "top_3_accuracy": list(wilson_interval(round(at_k(3) * n), n)),
+            "balanced_accuracy": list(macro_recall_interval(y, pred, n_classes)),
+            "recall": {
+                name: list(wilson_interval(int(hits[i]), int(support[i])))
+                for i, name in enumerate(names)
+            },
+        }
+    return metrics
 
 
 @dataclass
@@ -222,15 +248,17 @@ class EvaluationResult:
         return cls(segment=data["segment"], track=data.get("track"), meta=data.get("meta") or {})
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
-        """Rows of (metric, segment, track) strings for a table; see ``SUMMARY_HEADER``."""
+        """Rows of (metric, segment, track) strings for a table; see ``SUMMARY_HEADER``.
+        Figures with a 95% interval (per track) show it in brackets."""
         specs = [
             ("items", "n", "{:d}"),
             ("accuracy", "accuracy", "{:.1%}"),
+            ("balanced accuracy (macro-recall)", "balanced_accuracy", "{:.1%}"),
             ("top-2 accuracy", "top_2_accuracy", "{:.1%}"),
             ("top-3 accuracy", "top_3_accuracy", "{:.1%}"),
             ("macro F1", "macro_f1", "{:.3f}"),
-            ("balanced accuracy", "balanced_accuracy", "{:.1%}"),
             ("loss (NLL)", "loss", "{:.3f}"),
+            ("ECE (15 bins)", "ece", "{:.3f}"),
         ]
         rows = []
         for title, key, fmt in specs:
@@ -238,8 +266,27 @@ class EvaluationResult:
             for metrics in (self.segment, self.track):
                 value = None if metrics is None else metrics.get(key)
                 cells.append("-" if value is None else fmt.format(value))
+                interval = ((metrics or {}).get("intervals") or {}).get(key)
+                if interval is not None and value is not None:
+                    cells[-1] += f" [{interval[0]:.1%}, {interval[1]:.1%}]"
             rows.append((title, cells[0], cells[1]))
         return rows
+
+
+def headline(metrics: Mapping[str, Any]) -> str:
+    """One line: accuracy and macro-recall with their 95% intervals, and the number of tracks."""
+    iv = metrics.get("intervals") or {}
+
+    def fig(key: str) -> str:
+        text = f"{metrics[key]:.1%}"
+        if key in iv:
+            text += f" [{iv[key][0]:.1%}, {iv[key][1]:.1%}]"
+        return text
+
+    return (
+        f"accuracy {fig('accuracy')}, macro-recall {fig('balanced_accuracy')} "
+        f"on {metrics['n']} tracks (95% intervals)"
+    )
 
 
 def evaluate(
@@ -255,7 +302,7 @@ def evaluate(
     track = None
     if track_index is not None:
         track_proba = aggregate_tracks(window_proba, track_index)
-        track = compute_metrics(track_labels(y, track_index), track_proba, labels)
+        track = compute_metrics(track_labels(y, track_index), track_proba, labels, intervals=True)
     return EvaluationResult(segment=segment, track=track, meta=dict(meta or {}))
 
 

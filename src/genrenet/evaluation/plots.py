@@ -25,6 +25,7 @@ CONFUSION_COUNTS_FILE = "confusion_matrix_counts.png"
 PER_GENRE_FILE = "per_genre_accuracy.png"
 TOP_K_FILE = "top_k_accuracy.png"
 CURVES_FILE = "training_curves.png"
+RELIABILITY_FILE = "reliability.png"
 
 _DARK = "#1a1a1a"
 _BLUE = "#2f6db3"
@@ -327,6 +328,42 @@ def plot_top_k_accuracy(
     return save_png(fig, path)
 
 
+def plot_reliability(
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    path: str | Path,
+    title: str = "Reliability diagram",
+    eces: Mapping[str, float] | None = None,
+) -> Path:
+    """Accuracy against confidence per bin (a point per non-empty bin, sized by its count) for
+    one or more score sets (e.g. before and after calibration), with the diagonal of perfect
+    calibration; ``curves`` maps a name to the bins of
+    :func:`genrenet.evaluation.calibration.reliability_bins`."""
+    if not curves:
+        raise ValueError("nothing to plot: no reliability curves")
+    fig = new_figure(5.4, 5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="perfect")
+    colours = [_BLUE, _ORANGE, "#3a9a4a", "#9a3a8a"]
+    for (name, bins), colour in zip(curves.items(), colours * 4, strict=False):
+        used = [b for b in bins if b["count"] > 0]
+        conf = [b["confidence"] for b in used]
+        acc = [b["accuracy"] for b in used]
+        total = sum(b["count"] for b in used) or 1
+        sizes = [20 + 400 * b["count"] / total for b in used]
+        label = name if eces is None or name not in eces else f"{name} (ECE {eces[name]:.3f})"
+        ax.plot(conf, acc, color=colour, linewidth=1.5, label=label)
+        ax.scatter(conf, acc, s=sizes, color=colour, alpha=0.6, edgecolors="none")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (top score), 15 bins")
+    ax.set_ylabel("accuracy in the bin")
+    _percent_axis(ax, "x")
+    _percent_axis(ax, "y")
+    ax.legend(loc="upper left", fontsize=9, frameon=False)
+    ax.set_title(title)
+    return save_png(fig, path)
+
+
 def write_report(
     result: EvaluationResult,
     history: Sequence[Mapping[str, Any]] | None,
@@ -357,6 +394,13 @@ def write_report(
     )
     paths["per_genre_accuracy"] = plot_per_genre_accuracy(metrics, out / PER_GENRE_FILE)
     paths["top_k_accuracy"] = plot_top_k_accuracy(metrics, out / TOP_K_FILE)
+    if metrics.get("reliability"):
+        paths["reliability"] = plot_reliability(
+            {"scores": metrics["reliability"]},
+            out / RELIABILITY_FILE,
+            title=f"Reliability diagram, {level}, n = {metrics['n']}",
+            eces={"scores": metrics["ece"]},
+        )
     if history:
         paths["training_curves"] = plot_training_curves(history, out / CURVES_FILE)
     return paths

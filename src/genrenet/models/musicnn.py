@@ -270,6 +270,8 @@ class MusicnnGenre(GenreModel):
 
     name = "musicnn"
     own_normalization = True
+    #: Pools over time before the head, so a clip shorter than one patch can go in as it is.
+    any_length = True
     cpu_chunk = CPU_PATCHES
 
     required_features = "musicnn"

@@ -11,6 +11,7 @@ import numpy as np
 from genrenet.evaluation.plots import (
     plot_confusion_matrix,
     plot_per_genre_accuracy,
+    plot_reliability,
     plot_top_k_accuracy,
     plot_training_curves,
 )
@@ -51,6 +52,7 @@ FIGURE_FILES = {
     "genre_averages": "genre_averages.png",
     "track_map": "track_map_pca.png",
     "top_k_accuracy": "top_k_accuracy.png",
+    "reliability": "reliability.png",
 }
 KIND_NAMES = {"run": "training run", "cv": "cross-validation", "grid": "grid search"}
 KIND_TEXT = {
@@ -135,6 +137,22 @@ def _metrics_sections(plan: ReportPlan, out: Path, written: dict[str, Path]) -> 
         confusion.blocks.append(_per_genre_table(metrics))
     except (KeyError, ValueError) as err:
         confusion.missing.append(f"The per-genre accuracy cannot be drawn: {err}.")
+    if metrics.get("reliability"):
+        written["reliability"] = plot_reliability(
+            {"scores": metrics["reliability"]},
+            out / FIGURE_FILES["reliability"],
+            title=f"Reliability diagram{', ' + level if level else ''}, n = {metrics['n']}",
+            eces={"scores": metrics["ece"]},
+        )
+        confusion.blocks.append(
+            Figure(
+                "reliability",
+                written["reliability"],
+                f"Reliability diagram (ECE {metrics['ece']:.3f}, 15 bins)",
+                "Accuracy of the tracks in each bin of top score against the score: on the "
+                "diagonal a score of 60% is right 60% of the time; dots are sized by tracks.",
+            )
+        )
     try:
         written["top_k_accuracy"] = plot_top_k_accuracy(
             tagged, out / FIGURE_FILES["top_k_accuracy"]

@@ -67,7 +67,7 @@ def _is_share(key: str) -> bool:
 def _is_score(key: str) -> bool:
     """True for F1 and loss figures (shown with three decimals)."""
     key = key.lower()
-    return "f1" in key or "loss" in key
+    return "f1" in key or "loss" in key or key == "ece"
 
 
 def format_value(key: str, value: Any) -> str:
@@ -118,10 +118,19 @@ def _metric_table(metrics: Mapping[str, Any], column: str) -> Table:
         ("top-2 accuracy", "top_2_accuracy"),
         ("top-3 accuracy", "top_3_accuracy"),
         ("macro F1", "macro_f1"),
-        ("balanced accuracy", "balanced_accuracy"),
+        ("balanced accuracy (macro-recall)", "balanced_accuracy"),
+        ("ECE (15 bins)", "ece"),
     )
-    rows = [[title, format_value(key, metrics.get(key))] for title, key in specs]
-    return Table(["metric", column], rows)
+    intervals = metrics.get("intervals") or {}
+    rows = []
+    for title, key in specs:
+        cell = format_value(key, metrics.get(key))
+        if key in intervals:
+            low, high = intervals[key]
+            cell += f" [{low:.1%}, {high:.1%}]"
+        rows.append([title, cell])
+    caption = "95% intervals over tracks in brackets." if intervals else ""
+    return Table(["metric", column], rows, caption=caption)
 
 
 def _per_genre_table(metrics: Mapping[str, Any]) -> Table:

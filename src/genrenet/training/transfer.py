@@ -54,9 +54,15 @@ def fit_head(
     valid: tuple[list[Path], np.ndarray],
     n_classes: int,
     seed: int = 0,
+    class_weight: str | None = None,
+    grid: tuple[float, ...] | None = None,
 ) -> HeadFit:
     """Fit ``network``'s head (a frozen :class:`~genrenet.models.musicnn.MusicnnGenre`) on the
-    training tracks' window embeddings, choosing the regularisation by validation accuracy."""
+    training tracks' window embeddings, choosing the regularisation by validation accuracy.
+
+    ``class_weight="balanced"`` weighs each genre's windows inversely to their number (rare
+    genres count as much as common ones); ``grid`` replaces the regularisation values tried
+    (one value: no choice, e.g. refitting a chosen setting on train + valid)."""
     from sklearn.preprocessing import StandardScaler
 
     kind = network.embedding
@@ -68,10 +74,12 @@ def fit_head(
     if has_valid:
         xv, yv, owner = window_embeddings(store, *valid, kind)
         xvs = scaler.transform(xv)
-    grid = ALPHA_GRID if head == "mlp" else C_GRID
+    if grid is None:
+        grid = ALPHA_GRID if head == "mlp" else C_GRID
+        grid = grid if has_valid else grid[2:3]
     candidates, best = [], None
-    for value in grid if has_valid else grid[2:3]:
-        layers = _fit_one(head, value, xs, y, n_classes, network, seed)
+    for value in grid:
+        layers = _fit_one(head, value, xs, y, n_classes, network, seed, class_weight)
         row = {"value": value}
         if has_valid:
             proba = _proba(layers, xvs)
@@ -90,9 +98,17 @@ def fit_head(
 
 
 def _fit_one(
-    head: str, value: float, x: np.ndarray, y: np.ndarray, n_classes: int, network, seed: int
+    head: str,
+    value: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    network,
+    seed: int,
+    class_weight: str | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fit one candidate; returns its affine layers ``[(W [out, in], b)]`` (ReLU between)."""
+    """Fit one candidate; returns its affine layers ``[(W [out, in], b)]`` (ReLU between).
+    The MLP has no class weights in scikit-learn: balanced weighting applies to logreg/svm."""
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
@@ -100,12 +116,16 @@ def _fit_one(
         if head == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            model = LogisticRegression(C=value, max_iter=2000, random_state=seed).fit(x, y)
+            model = LogisticRegression(
+                C=value, max_iter=2000, random_state=seed, class_weight=class_weight
+            ).fit(x, y)
             return [_full_rows(model.coef_, model.intercept_, model.classes_, n_classes)]
         if head == "svm":
             from sklearn.svm import LinearSVC
 
-            model = LinearSVC(C=value, max_iter=5000, random_state=seed).fit(x, y)
+            model = LinearSVC(
+                C=value, max_iter=5000, random_state=seed, class_weight=class_weight
+            ).fit(x, y)
             w, b = _full_rows(model.coef_, model.intercept_, model.classes_, n_classes)
             t = _temperature(x @ w.T + b, y)
             return [(w * t, b * t)]
