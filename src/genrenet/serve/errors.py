@@ -35,6 +35,7 @@ def error_response(
 
 AUDIO_REASONS = (
     ("empty", "empty"),
+    ("no audio samples", "empty"),
     ("not an audio file", "not_audio"),
     ("not a recognised audio format", "not_audio"),
     ("no audio stream", "not_audio"),
