@@ -49,7 +49,9 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as err:
-            raise fail(f"cannot listen on {host}:{port} ({err.strerror or err})", 2) from None
+            raise fail(
+                escape(f"cannot listen on {host}:{port} ({err.strerror or err})"), 2
+            ) from None
 
 
 def serve(
@@ -82,7 +84,7 @@ def serve(
     """Serve a model over HTTP: a JSON API (/v1/predict, /v1/tag, /v1/models, /docs) and a page."""
     missing = [m for m in SERVE_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        raise fail(f"genrenet serve needs {', '.join(missing)}: {SERVE_EXTRA}", 2)
+        raise fail(escape(f"genrenet serve needs {', '.join(missing)}: {SERVE_EXTRA}"), 2)
     import uvicorn
 
     from genrenet.errors import GenrenetError
@@ -104,12 +106,12 @@ def serve(
         )
         settings.read_token()
     except (ValueError, GenrenetError) as err:
-        raise fail(str(err), 2) from None
+        raise fail(escape(str(err)), 2) from None
     _check_port_free(host, port)
     try:
         loaded = LoadedModels.load(model, tagger)  # fails here, clearly, before listening
     except (GenrenetError, ValueError) as err:
-        raise fail(str(err), 2) from None
+        raise fail(escape(str(err)), 2) from None
     errors.print(f"model: {escape(loaded.classifier.describe())}", highlight=False)
     if loaded.tagger is not None:
         errors.print(f"tagger: {loaded.tagger.model_name}", highlight=False)
