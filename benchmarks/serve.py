@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, load_note, repo_root, run_measured, worker_result  # noqa: E402
+from _common import (  # noqa: E402
+    RESULT_PREFIX,
+    format_table,
+    load_note,
+    repo_root,
+    run_measured,
+    worker_result,
+)
 
 DEFAULT_DATA = repo_root().parent / "shared" / "data" / "gtzan-mini"
 EXE = Path(sys.executable).with_name("genrenet")
@@ -54,6 +61,7 @@ class Phase:
     failed: int = 0
     audio_s: float = 0.0
     answered: int = 0
+    server_cpu_s: float = 0.0
 
 
 def free_port() -> int:
@@ -90,6 +98,7 @@ def post(port: int, body: bytes, content_type: str, timeout: float) -> int:
 
 
 def run_phase(
+    server: int,
     port: int,
     phase: Phase,
     jobs: list[list[tuple[str, bytes, str, float]]],
@@ -123,13 +132,14 @@ def run_phase(
                     phase.audio_s += audio_s
                     phase.answered += 1
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(server)
     threads = [threading.Thread(target=client, args=(jobs[c],)) for c in range(phase.clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     phase.wall_s = time.perf_counter() - start
+    phase.server_cpu_s = cpu_seconds(server) - cpu
     return phase
 
 
@@ -138,14 +148,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def server_pids(pid: int) -> list[int]:
+    """The server process and its children (uvicorn's workers with ``--workers N``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server's processes so far (all their threads)."""
+    total = 0
+    for p in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cli_worker(model: str, files: list[Path], workers: int) -> None:
+    """The ceiling in one process: ``Classifier.predict_files`` after loading, wall and CPU."""
+    import soundfile as sf
+    import torch
+
+    from genrenet.classifier import Classifier
+
+    torch.set_num_threads(workers)
+    clf = Classifier.load(model)
+    clf.predict_file(files[0])  # lazy imports and first allocations, not timed
+    wall, cpu = time.perf_counter(), time.process_time()
+    predictions = list(clf.predict_files(files, workers=workers))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    audio_s = sum(sf.info(str(f)).duration for f in files)
+    failed = sum(p.error is not None for p in predictions)
+    result = {"seconds": wall, "cpu": cpu, "audio": audio_s, "failed": failed}
+    print(RESULT_PREFIX + json.dumps(result))
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM (peak resident memory) of the server and its child processes, summed, in MiB."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
     total = 0
-    for p in pids:
+    for p in server_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -219,7 +262,7 @@ def phase_row(phase: Phase, kind: str) -> list[str]:
         str(phase.clients),
         str(n),
         f"{phase.answered / phase.wall_s:.2f}" if kind == "30 s" else "",
-        f"{phase.audio_s / phase.wall_s:.0f}x" if kind == "30 s" else "",
+        f"{phase.audio_s / phase.wall_s:.0f}x" if kind == "30 s" else "",  # all the phase's audio
         f"{percentile(lat, 50):.2f}",
         f"{percentile(lat, 95):.2f}",
         f"{percentile(lat, 99):.2f}",
@@ -242,7 +285,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="inferences at once")
     parser.add_argument("--queue", type=int, default=64, help="server queue (per process)")
     parser.add_argument("--cli-workers", type=int, default=2, help="decode threads of the CLI")
+    parser.add_argument("--cli-worker", nargs=2, metavar=("MODEL", "FILES_JSON"))
     args = parser.parse_args()
+    if args.cli_worker:
+        files = [Path(p) for p in json.loads(Path(args.cli_worker[1]).read_text())]
+        cli_worker(args.cli_worker[0], files, args.cli_workers)
+        return
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (pass --data DIR)")
         return
@@ -273,11 +321,11 @@ def main() -> None:
     worker = run_measured(
         [
             sys.executable,
-            str(Path(__file__).with_name("predict.py")),
-            "--inprocess-worker",
+            __file__,
+            "--cli-worker",
             args.model,
             str(files_json),
-            "--workers",
+            "--cli-workers",
             str(args.cli_workers),
         ],
         env,
@@ -290,9 +338,10 @@ def main() -> None:
     phases: list[Phase] = []
     try:
         bodies = [("30 s", *multipart(c), sf.info(str(c)).duration) for c in clips]
-        # one request per clip first: the server's top genre must equal the CLI's
+        # one request per clip first (8 of them): the server's top genre must equal the CLI's
         mismatches = 0
-        for clip, (_, body, ctype, _) in zip(clips, bodies, strict=True):
+        checked = min(8, len(clips))
+        for clip, (_, body, ctype, _) in zip(clips[:checked], bodies, strict=False):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
             conn.request("POST", "/v1/predict", body, {"Content-Type": ctype})
             answer = json.loads(conn.getresponse().read())
@@ -300,18 +349,32 @@ def main() -> None:
         shifted = [bodies[c % len(bodies) :] + bodies[: c % len(bodies)] for c in range(64)]
         phases.append(
             run_phase(
-                port, Phase("30 s clips", args.clients), shifted, args.seconds, args.max_requests
+                server.pid,
+                port,
+                Phase("30 s clips", args.clients),
+                shifted,
+                args.seconds,
+                args.max_requests,
             )
         )
         longs = [("5 min", *multipart(s), sf.info(str(s)).duration) for s in long_songs]
         n_long = max(1, args.clients // 4) if long_songs else 0
         mixed = [longs if c < n_long else shifted[c] for c in range(args.clients)]
         phases.append(
-            run_phase(port, Phase("mixed", args.clients), mixed, args.seconds, args.max_requests)
+            run_phase(
+                server.pid,
+                port,
+                Phase("mixed", args.clients),
+                mixed,
+                args.seconds,
+                args.max_requests,
+            )
         )
         for n in [int(x) for x in args.more_clients.split(",") if x.strip()]:
             phases.append(
-                run_phase(port, Phase("30 s clips", n), shifted, args.more_seconds, 10_000)
+                run_phase(
+                    server.pid, port, Phase("30 s clips", n), shifted, args.more_seconds, 10_000
+                )
             )
         rss = peak_rss_mb(server.pid)
     finally:
@@ -329,7 +392,14 @@ def main() -> None:
         f"{inproc['seconds']:.1f} s = {cli_rate:.0f}x real time, "
         f"{len(clips) / inproc['seconds']:.2f} clips/s"
     )
-    print(f"server top-1 = CLI top-1 on {len(clips) - mismatches} of {len(clips)} clips")
+    print(f"server top-1 = CLI top-1 on {checked - mismatches} of {checked} clips checked")
+    cli_cpu = inproc["cpu"] / inproc["audio"] * 60
+    first_cpu = phases[0].server_cpu_s / phases[0].audio_s * 60 if phases[0].audio_s else 0.0
+    print(
+        f"CPU seconds per minute of audio (holds on a busy machine): CLI in one process "
+        f"{cli_cpu:.2f}, server with {args.clients} clients {first_cpu:.2f} "
+        f"(CLI / server: {cli_cpu / first_cpu if first_cpu else 0:.0%})"
+    )
     rows = []
     for phase in phases:
         for kind in ("30 s", "5 min"):

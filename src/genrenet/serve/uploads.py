@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from genrenet.data.tracks import AUDIO_EXTENSIONS
 from genrenet.serve.errors import ApiError
@@ -94,6 +95,13 @@ def _too_large(limit: int) -> ApiError:
 async def receive_upload(request: Request, limit: int, folder: str | None = None) -> Upload:
     """Stream the request's file to a temporary file; ApiError (400, 413, 415) when it is not
     an acceptable upload. The caller deletes the file."""
+    try:
+        return await _receive(request, limit, folder)
+    except ClientDisconnect:
+        raise ApiError(400, "disconnected", "the client went away during the upload") from None
+
+
+async def _receive(request: Request, limit: int, folder: str | None) -> Upload:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit + 64 * 1024:
         raise _too_large(limit)  # a multipart body is a little larger than its file
