@@ -9,6 +9,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from genrenet.cli import app
@@ -68,3 +69,21 @@ def test_real_process_prints_url_and_answers(tmp_path: Path) -> None:
     assert {"method": "GET", "path": "/v1/models", "status": 200} in [
         {k: r[k] for k in ("method", "path", "status")} for r in access
     ]
+
+
+@pytest.mark.slow
+def test_two_worker_processes_answer(tmp_path: Path) -> None:
+    from tests.test_serve import clip
+
+    log = tmp_path / "serve.log"
+    body = clip(seconds=4.0)
+    with serve_process(["--tagger", "none", "--workers", "2"], log, timeout=240) as url:
+        statuses = []
+        for _ in range(4):
+            request = urllib.request.Request(
+                f"{url}/v1/predict", data=body, headers={"Content-Type": "audio/wav"}
+            )
+            with urllib.request.urlopen(request, timeout=120) as res:
+                statuses.append((res.status, json.loads(res.read())["model"]["name"]))
+    assert statuses == [(200, "gtzan-musicnn")] * 4
+    assert "died" not in log.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import ipaddress
 import os
 import socket
@@ -16,6 +17,8 @@ from genrenet.cli.common import errors, fail
 
 SERVE_EXTRA = "pip install 'genrenet[serve]'"
 SERVE_MODULES = ("fastapi", "uvicorn", "python_multipart")
+WORKER_START_S = 120
+"""Seconds a worker process (``--workers N``) may take to start before uvicorn replaces it."""
 
 
 def _log_config() -> dict:
@@ -139,4 +142,8 @@ def serve(
     from genrenet.serve.settings import ENV_VAR
 
     os.environ[ENV_VAR] = settings.to_env()
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # a worker imports torch and loads the model before it answers uvicorn's first health
+        # check: on a busy machine that takes longer than uvicorn's 5 s, and it would be killed
+        options["timeout_worker_healthcheck"] = WORKER_START_S
     uvicorn.run("genrenet.serve.app:app_from_env", factory=True, workers=workers, **options)
