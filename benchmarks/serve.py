@@ -412,7 +412,7 @@ def main() -> None:
                 "clients",
                 "requests",
                 "req/s",
-                "x real",
+                "audio x real",
                 "p50 s",
                 "p95 s",
                 "p99 s",

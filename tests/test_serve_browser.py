@@ -86,14 +86,25 @@ def test_page_in_chromium_matches_cli(tmp_path: Path) -> None:
             driver.get(url + "/")
             wait = WebDriverWait(driver, 120)
             wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "genres"))
-            driver.find_element(By.ID, "files").send_keys(str(song))
+            bad = tmp_path / "notes.mp3"
+            bad.write_text("a text file, not a song\n" * 10)
+            # two files at once: they queue; the bad one shows the server's message
+            driver.find_element(By.ID, "files").send_keys(f"{bad}\n{song}")
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".timeline .seg")))
             wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".tags li")))
             labels = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".bar .label")]
             segments = driver.find_elements(By.CSS_SELECTOR, ".timeline .seg")
             tags = driver.find_elements(By.CSS_SELECTOR, ".tags li")
-            error = driver.find_element(By.CSS_SELECTOR, ".result .error")
+            cards = driver.find_elements(By.CSS_SELECTOR, ".result")
+            assert [c.find_element(By.CSS_SELECTOR, ".name").text for c in cards] == [
+                song.name,
+                bad.name,
+            ]
+            error = cards[0].find_element(By.CSS_SELECTOR, ".error")
             assert not error.is_displayed(), error.text
+            failed = cards[1].find_element(By.CSS_SELECTOR, ".error")
+            assert failed.is_displayed()
+            assert "422" in failed.text and "notes.mp3: not an audio file" in failed.text
             assert labels[0].lower() == cli_top
             assert len(labels) == 3
             assert len(segments) == len(cli_windows)
@@ -121,7 +132,7 @@ def test_page_in_chromium_matches_cli(tmp_path: Path) -> None:
         line for line in (tmp_path / "serve.log").read_text().splitlines() if '"path"' in line
     ]
     predicted = [json.loads(line) for line in access if "/v1/predict" in line]
-    assert predicted and predicted[0]["status"] == 200 and predicted[0]["top"] == cli_top
+    assert [(r["status"], r["top"]) for r in predicted] == [(422, None), (200, cli_top)]
     out = os.environ.get("GENRENET_SCREENSHOTS")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
