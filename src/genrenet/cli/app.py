@@ -9,35 +9,41 @@ from typing import Annotated
 
 import typer
 
-from genrenet import __version__
-from genrenet.cli import data, demo, experiments, inference, serve
+from genrenet.cli import data, demo, experiments, inference, library, serve
+from genrenet.cli.about import version_lines
 from genrenet.cli.common import console
+from genrenet.cli.extras import ExtrasGroup
 
 app = typer.Typer(
     name="genrenet",
+    cls=ExtrasGroup,  # a missing optional extra: the command that installs it
     help="Music genre classification: audio in, genres out.",
     no_args_is_help=True,
+    invoke_without_command=True,  # so that `--version --verbose` reaches the callback
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"genrenet {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main(
-    version: Annotated[
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            "--verbose",
+            help="With --version: also Python, torch, onnxruntime and where the weights come from.",
         ),
     ] = False,
 ) -> None:
     """genrenet: train, evaluate and serve music genre classifiers."""
+    if version:
+        for line in version_lines(verbose):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        ctx.fail("Missing command.")
 
 
 COMMANDS = [
@@ -52,6 +58,7 @@ COMMANDS = [
     ("predict", inference.predict),
     ("tag", inference.tag),
     ("serve", serve.serve),
+    ("retag", library.retag),
     ("models", experiments.models),
     ("demo", demo.demo),
     ("report", experiments.report),
