@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from genrenet.cli import data, demo, ensemble, experiments, inference, library
+from genrenet.cli import data, demo, ensemble, experiments, inference, library, serve
 from genrenet.cli.about import version_lines
 from genrenet.cli.common import console
 from genrenet.cli.extras import ExtrasGroup
@@ -58,6 +58,7 @@ COMMANDS = [
     ("ensemble", ensemble.ensemble),
     ("predict", inference.predict),
     ("tag", inference.tag),
+    ("serve", serve.serve),
     ("retag", library.retag),
     ("models", experiments.models),
     ("demo", demo.demo),
