@@ -247,3 +247,44 @@ def build_classifier(options: dict):
         return clf
     except (ValueError, TypeError) as err:
         raise fail(str(err), 2) from None
+
+
+# Options of the batch commands (predict, tag): library-scale input, output and engines.
+FromListOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-list",
+        help="Also run on the files listed in this file: one path a line, or a CSV with a "
+        "'path' column (paths relative to the CSV). Read as it goes: any length.",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Write one record per file to a .jsonl file or a .parquet folder of shards, as "
+        "files finish (nothing printed but a summary).",
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(help="Continue an interrupted --out: skip the files already in it."),
+]
+WindowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Score only this many windows, spread evenly over each song (default: all)."
+    ),
+]
+EngineOpt = Annotated[
+    str, typer.Option(help="local (this process) or ray (a Ray cluster, or a local Ray).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="--engine ray: the cluster (auto, ray://HOST:PORT); default a local Ray."),
+]
+NumGpusOpt = Annotated[float, typer.Option(help="--engine ray: GPUs per model actor.")]
+ActorsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="--engine ray: model actors (default one per 4 CPUs or per GPU)."),
+]
