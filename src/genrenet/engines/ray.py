@@ -166,8 +166,6 @@ def predict_records(
             concurrency=actors,
             num_cpus=1 if not settings.num_gpus else 0,
             num_gpus=settings.num_gpus or None,
-            max_restarts=-1,
-            max_task_retries=-1,
-        )
+        )  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1 by default)
         for row in ds.iter_rows():
             yield json.loads(row["record"])
