@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from genrenet.cli.common import console, errors, fail, progress_bar, report_skipped
 from genrenet.data.tracks import Skipped
@@ -162,7 +163,7 @@ def _summarize(writer, written: int, already: int, n_failed: int, done_word: str
         parts.append(f"{already} already there")
     if n_failed:
         parts.append(f"{n_failed} could not be {done_word}")
-    console.print("; ".join(parts), highlight=False)
+    console.print(escape("; ".join(parts)), highlight=False, soft_wrap=True)
 
 
 def _report_failed(failed: list[Skipped], most: int = 20) -> None:
