@@ -23,6 +23,8 @@ from genrenet.errors import GenrenetError
 from genrenet.features import FeatureConfig
 
 INSTALL_HINT = "pip install 'genrenet[ray]'"
+DECODE_MEMORY = 256 * 1024 * 1024
+"""Memory reserved per decode task (a 10-minute song's features are about 30 MB)."""
 
 
 class RayMissingError(GenrenetError, ImportError):
@@ -156,8 +158,14 @@ def predict_records(
     while chunk := [str(p) for p in islice(stream, settings.chunk)]:
         items = [{"path": os.path.abspath(p), "key": p} for p in chunk]
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), 256))
+        # Decoding runs in its own CPU tasks: the memory hint keeps Ray from fusing it into the
+        # model actors (fused, every file would be decoded by the few actors, one at a time).
         ds = ds.map_batches(
-            featurize, fn_kwargs={"config": feature_config}, batch_size=1, num_cpus=1
+            featurize,
+            fn_kwargs={"config": feature_config},
+            batch_size=1,
+            num_cpus=1,
+            memory=DECODE_MEMORY,
         )
         ds = ds.map_batches(
             Scorer,
