@@ -204,3 +204,24 @@ def test_kill_9_mid_run_then_resume_gives_one_record_per_file(model, tmp_path) -
     paths = [r["path"] for r in read_records(out)]
     assert sorted(paths) == sorted(map(str, files))  # each file exactly once
     assert os.path.getsize(out) == sum(len(line) for line in out.read_bytes().splitlines(True))
+
+
+def test_extract_out_indexes_the_cache_and_resumes(clips, tmp_path) -> None:
+
+    folder = tmp_path / "music" / "rock"  # a genre folder
+    folder.mkdir(parents=True)
+    for clip in clips[:3]:
+        (folder / clip.name).symlink_to(clip)
+    (folder / "empty.wav").write_bytes(b"")
+    out = tmp_path / "features.jsonl"
+    args = ["extract", str(folder.parent), "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output  # the empty file
+    records = {r["path"]: r for r in read_records(out)}
+    assert len(records) == 4 and records[str(folder / "empty.wav")]["error"]
+    for clip in clips[:3]:
+        assert np.load(records[str(folder / clip.name)]["features"]).shape[0] == 128
+    (folder / "more.wav").symlink_to(clips[3])
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 1
+    assert len(list(read_records(out))) == 5

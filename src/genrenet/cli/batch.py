@@ -187,3 +187,40 @@ def predictions_of(records: list[dict[str, Any]]):
 def print_json(records: list[dict[str, Any]]) -> None:
     """The ``--json`` output: one list of records."""
     print(json.dumps(records, indent=2))
+
+
+class CacheIndex:
+    """``--out`` of ``extract`` and ``embed``: one record per track naming its cache file (or
+    its error), written as each track finishes (``on_done``), resumable like ``predict``'s."""
+
+    def __init__(self, out: Path | None, resume: bool, entry_path, field: str) -> None:
+        if resume and out is None:
+            raise fail("--resume needs --out", 2)
+        self.writer = _open_writer(BatchOutput(out, resume))
+        self.entry_path = entry_path
+        self.field = field
+        self.written = 0
+
+    def on_done(self, advance):
+        """Wrap a progress callback: also write the record of each track that is now cached."""
+
+        def done(path: Path, status: str = "") -> None:
+            advance()
+            if self.writer is not None and status in ("cached", "computed"):
+                record = {"path": str(path), self.field: str(self.entry_path(path)), "error": None}
+                self.written += self.writer.write(record)
+
+        return done
+
+    def close(self, failed: list[Skipped]) -> None:
+        """Write the failures (with their reasons) and flush; say where the index is."""
+        if self.writer is None:
+            return
+        for item in failed:
+            self.written += self.writer.write({"path": str(item.path), "error": item.reason})
+        self.writer.close()
+        console.print(
+            escape(f"{self.written} record(s) written to {self.writer.path}"),
+            highlight=False,
+            soft_wrap=True,
+        )

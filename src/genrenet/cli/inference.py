@@ -9,7 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from genrenet.cli.batch import BatchJob, BatchOutput, predictions_of, print_json, run_batch
+from genrenet.cli.batch import (
+    BatchJob,
+    BatchOutput,
+    CacheIndex,
+    predictions_of,
+    print_json,
+    run_batch,
+)
 from genrenet.cli.common import (
     DEFAULT_WORKERS,
     ActorsOpt,
@@ -59,6 +66,15 @@ def embed(
     ] = None,
     workers: WorkersOpt = DEFAULT_WORKERS,
     cache: StoreCacheOpt = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="Also write a .jsonl / .parquet index, one record per track naming its cache "
+            "file, as tracks finish (resumable with --resume).",
+        ),
+    ] = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
     from genrenet.pretrained.embeddings import EmbeddingStore
@@ -71,13 +87,15 @@ def embed(
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
     store = EmbeddingStore(tagger, cache)
+    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings")
     paths = [t.path for t in collection.tracks]
     try:
         with progress_bar(f"embedding with {tagger.upper()}_musicnn", len(paths)) as advance:
-            result = store.extract(paths, workers=workers, on_done=advance)
+            result = store.extract(paths, workers=workers, on_done=cache_index.on_done(advance))
     except MissingWeightsError as err:
         raise fail(str(err), 2) from None
     skipped = collection.skipped + result.failed
+    cache_index.close(skipped)
     console.print(
         f"{len(result.ok)} of {len(paths)} tracks embedded in {store.folder} "
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
