@@ -3,6 +3,7 @@ survive a torn write or a kill -9 and resume to exactly one record per file, and
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -225,3 +226,16 @@ def test_extract_out_indexes_the_cache_and_resumes(clips, tmp_path) -> None:
     again = runner.invoke(app, [*args, "--resume"])
     assert again.exit_code == 1
     assert len(list(read_records(out))) == 5
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("musicnn") is None, reason="musicnn weights not installed"
+)
+def test_tag_out_with_windows(clips, tmp_path) -> None:
+    out = tmp_path / "tags.jsonl"
+    args = ["tag", str(clips[0]), str(clips[1]), "--out", str(out), "--windows", "1"]
+    result = runner.invoke(app, [*args, "--top-k", "5"])
+    assert result.exit_code == 0, result.output
+    records = list(read_records(out))
+    assert [len(r["top"]) for r in records] == [5, 5]
+    assert sorted(r["path"] for r in records) == sorted(map(str, clips[:2]))
