@@ -330,9 +330,11 @@ def fit_model(
     if earlier_rows:
         _prepend_rows(metrics_csv, earlier_rows)
     history = merge_history(load_history(metrics_csv)) if metrics_csv.exists() else []
-    return TrainResult(
-        model, normalizer, history, best_epoch(history) if history else None, trainer.current_epoch
-    )
+    epochs = trainer.current_epoch  # 0 in the parent of forked DDP workers: count the history
+    if not epochs:
+        logged = [float(row["epoch"]) for row in history if row.get("epoch") not in (None, "")]
+        epochs = 1 + int(max(logged, default=-1))
+    return TrainResult(model, normalizer, history, best_epoch(history) if history else None, epochs)
 
 
 def _prepend_rows(metrics_csv: Path, earlier: list[dict[str, str]]) -> None:
