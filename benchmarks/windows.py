@@ -2,7 +2,7 @@
 accuracy, and the speed-up, for K = 1, 3, 5, 10, against every window, in one run.
 
     .venv/bin/python benchmarks/windows.py                       # gtzan-mini and gtzan-more
-    .venv/bin/python benchmarks/windows.py --model gtzan-musicnn --data DIR [--data DIR2]
+    .venv/bin/python benchmarks/windows.py --model M --data DIR [--data DIR2] [--limit N]
 
 Each file is decoded once (the decode and features time is shared by every K and counted in
 each); the scoring of every window and of each K is timed on the same features, side by side.
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument(
         "--data", action="append", type=Path, help="genre folders (default gtzan-mini, -more)"
     )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="at most this many files a folder, evenly spaced"
+    )
     args = parser.parse_args()
     folders = args.data or [shared / "gtzan-mini", shared / "gtzan-more"]
     folders = [f for f in folders if f.is_dir()]
@@ -82,6 +85,8 @@ def main() -> None:
     print(f"model {args.model}: {clf.describe()}; {load_note()}")
     for folder in folders:
         files = sorted(p for p in folder.rglob("*") if p.suffix in (".flac", ".ogg", ".wav"))
+        if args.limit and len(files) > args.limit:
+            files = [files[i] for i in np.linspace(0, len(files) - 1, args.limit).astype(int)]
         truth = [p.parent.name for p in files]
         result = measure(clf, files)
         full = result["preds"][None]
