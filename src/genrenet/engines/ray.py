@@ -45,13 +45,14 @@ def require_ray() -> Any:
 class RaySettings:
     """Where and how to run: ``address`` None starts a local Ray (``num_cpus`` of it, default all
     cores); ``actors`` model replicas (default: one per 4 CPUs, at least 1), ``num_gpus`` each;
-    ``chunk`` paths per Ray dataset (the input list is streamed chunk by chunk)."""
+    ``chunk`` paths per Ray dataset (the input list is streamed chunk by chunk; each chunk
+    starts its actors afresh, so chunks are large)."""
 
     address: str | None = None
     num_cpus: int | None = None
     num_gpus: float = 0.0
     actors: int | None = None
-    chunk: int = 2000
+    chunk: int = 20_000
     object_store_memory: int | None = None
 
 
