@@ -53,6 +53,8 @@ def run_batch(job: BatchJob, output: BatchOutput, verb: str, done_word: str, sho
         raise fail("give audio files, folders or patterns, or --from-list FILE", 2)
     if output.resume and output.out is None:
         raise fail("--resume needs --out", 2)
+    if job.options.get("windows") and job.options.get("hop_seconds"):
+        raise fail("choose one of --hop (every window, this far apart) and --windows", 2)
     writer = _open_writer(output)
     missing: list[Skipped] = []
     done = writer.done if writer is not None else set()
