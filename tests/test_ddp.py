@@ -41,6 +41,7 @@ def _fit(data: Path, out: Path, devices: int) -> Classifier:
     return clf.fit(data, out_dir=out, cache=out.parent / "cache", progress=False)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path) -> None:
     data = tmp_path / "synthetic"
     generate_collection(data, n_genres=3, clips_per_genre=12, seconds=4.0, seed=3)

@@ -23,6 +23,7 @@ from genrenet.engines.ray import RaySettings, predict_records  # noqa: E402
 from genrenet.inference.output import open_output, read_records  # noqa: E402
 
 STORE = 120 * 1024 * 1024
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
