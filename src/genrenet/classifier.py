@@ -92,6 +92,9 @@ class Classifier(WindowedPredictor):
         seed: int = _DEFAULTS.seed,
         max_minutes: float | None = _DEFAULTS.max_minutes,
         augment: AugmentConfig | dict[str, Any] | str | None = None,
+        devices: int = _DEFAULTS.devices,
+        num_nodes: int = _DEFAULTS.num_nodes,
+        strategy: str = _DEFAULTS.strategy,
     ) -> None:
         self.model = model
         self.features = features
@@ -111,6 +114,9 @@ class Classifier(WindowedPredictor):
         self.seed = seed
         self.max_minutes = max_minutes
         self.augment = augment
+        self.devices = devices
+        self.num_nodes = num_nodes
+        self.strategy = strategy
         self.labels: list[str] = []
         self.network: nn.Module | None = None
         self.normalizer: Normalizer | None = None

@@ -34,6 +34,27 @@ def window_starts(n_frames: int, patch_frames: int, hop_frames: int) -> np.ndarr
     return starts
 
 
+def spread_starts(n_frames: int, patch_frames: int, k: int) -> np.ndarray:
+    """Start frames of ``k`` windows spread evenly over the matrix: the centres of ``k`` equal
+    parts (``k = 1`` is the middle of the song); fewer when the song holds fewer windows."""
+    if k < 1:
+        raise ValueError(f"the number of windows must be at least 1, got {k}")
+    if n_frames <= patch_frames:
+        return np.zeros(1, dtype=np.int64)
+    span = n_frames - patch_frames
+    starts = np.round((np.arange(k) + 0.5) / k * span).astype(np.int64)
+    return np.unique(starts)
+
+
+def spread_windows(feats: np.ndarray, patch_frames: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` evenly spread windows put end to end ``[n_features, k * patch]`` (so that a scorer of
+    non-overlapping windows sees exactly them), and their start frames in ``feats``."""
+    feats = fit_length(np.asarray(feats), patch_frames)
+    starts = spread_starts(feats.shape[-1], patch_frames, k)
+    windows = windows_at(feats, patch_frames, starts)
+    return windows.transpose(1, 0, 2).reshape(feats.shape[0], -1), starts
+
+
 def sliding_windows(feats: np.ndarray, patch_frames: int, hop_frames: int) -> np.ndarray:
     """All windows ``[n_windows, n_features, patch]`` of a ``[n_features, frames]`` matrix."""
     feats = fit_length(np.asarray(feats), patch_frames)

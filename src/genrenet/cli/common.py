@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genrenet.data.tracks import Collection, Skipped
@@ -28,7 +29,7 @@ FeatureKind = Enum("FeatureKind", {kind: kind for kind in FEATURE_KINDS}, type=s
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the Exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -149,6 +150,9 @@ DEFAULT_CROPS_PER_TRACK = _TRAIN.crops_per_track
 DEFAULT_PATIENCE = _TRAIN.patience
 DEFAULT_SEED = _TRAIN.seed
 DEFAULT_AUGMENT = "none"
+DEFAULT_DEVICES = _TRAIN.devices
+DEFAULT_NUM_NODES = _TRAIN.num_nodes
+DEFAULT_STRATEGY = _TRAIN.strategy
 
 ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
 FeaturesOpt = Annotated[
@@ -194,6 +198,20 @@ AugmentOpt = Annotated[
     ),
 ]
 
+DevicesOpt = Annotated[
+    int, typer.Option(min=1, help="Training processes (CPU) or GPUs per machine, with ddp.")
+]
+NumNodesOpt = Annotated[
+    int, typer.Option(min=1, help="Machines, each started by torchrun or srun (with ddp).")
+]
+StrategyOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto (one process) or ddp (data parallel; the effective batch is batch-size x "
+        "devices x num-nodes, see the README for the learning rate)."
+    ),
+]
+
 TRAINING_OPTIONS = {
     "batch_size": "batch_size",
     "lr": "lr",
@@ -205,6 +223,9 @@ TRAINING_OPTIONS = {
     "class_weights": "class_weights",
     "seed": "seed",
     "max_minutes": "max_minutes",
+    "devices": "devices",
+    "num_nodes": "num_nodes",
+    "strategy": "strategy",
 }
 """Command-line option -> Classifier/TrainConfig setting, for train and cv."""
 
@@ -247,3 +268,44 @@ def build_classifier(options: dict):
         return clf
     except (ValueError, TypeError) as err:
         raise fail(str(err), 2) from None
+
+
+# Options of the batch commands (predict, tag): library-scale input, output and engines.
+FromListOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-list",
+        help="Also run on the files listed in this file: one path a line, or a CSV with a "
+        "'path' column (paths relative to the CSV). Read as it goes: any length.",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Write one record per file to a .jsonl file or a .parquet folder of shards, as "
+        "files finish (nothing printed but a summary).",
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(help="Continue an interrupted --out: skip the files already in it."),
+]
+WindowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Score only this many windows, spread evenly over each song (default: all)."
+    ),
+]
+EngineOpt = Annotated[
+    str, typer.Option(help="local (this process) or ray (a Ray cluster, or a local Ray).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="--engine ray: the cluster (auto, ray://HOST:PORT); default a local Ray."),
+]
+NumGpusOpt = Annotated[float, typer.Option(help="--engine ray: GPUs per model actor.")]
+ActorsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="--engine ray: model actors (default one per 4 CPUs or per GPU)."),
+]

@@ -14,6 +14,8 @@ from genrenet.cli.common import (
     ClipsOpt,
     DataArg,
     FeatureKind,
+    OutOpt,
+    ResumeOpt,
     SecondsOpt,
     StoreCacheOpt,
     WorkersOpt,
@@ -62,18 +64,23 @@ def extract(
     features: Annotated[FeatureKind, typer.Option(help="Feature kind.")] = FeatureKind.logmel,
     workers: WorkersOpt = DEFAULT_WORKERS,
     cache: StoreCacheOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """Compute full-length features of every track once and cache them on disk."""
+    from genrenet.cli.batch import CacheIndex
     from genrenet.data.store import FeatureStore
     from genrenet.features import FeatureConfig
 
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
     store = FeatureStore(FeatureConfig.of_kind(features.value), cache)
+    index = CacheIndex(out, resume, store.entry_path, "features")
     paths = [t.path for t in collection.tracks]
     with progress_bar(f"extracting {features.value}", len(paths)) as advance:
-        result = store.extract(paths, workers=workers, on_done=advance)
+        result = store.extract(paths, workers=workers, on_done=index.on_done(advance))
     skipped = collection.skipped + result.failed
+    index.close(skipped)
     console.print(
         f"{len(result.ok)} of {len(paths)} tracks ready in {store.folder} "
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"

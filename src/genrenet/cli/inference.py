@@ -6,17 +6,33 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from genrenet.cli.batch import (
+    BatchJob,
+    BatchOutput,
+    CacheIndex,
+    predictions_of,
+    print_json,
+    run_batch,
+)
 from genrenet.cli.common import (
     DEFAULT_WORKERS,
+    ActorsOpt,
+    AddressOpt,
     DataArg,
     DecodeWorkersOpt,
+    EngineOpt,
+    FromListOpt,
+    NumGpusOpt,
+    OutOpt,
+    ResumeOpt,
     StoreCacheOpt,
+    WindowsOpt,
     WorkersOpt,
     console,
     errors,
-    expand_inputs,
     fail,
     load_model_or_fail,
     open_or_fail,
@@ -24,9 +40,10 @@ from genrenet.cli.common import (
     report_skipped,
     report_warnings,
 )
-from genrenet.data.tracks import Skipped
 
-InputsArg = Annotated[list[str], typer.Argument(help="Audio files, folders or glob patterns.")]
+InputsArg = Annotated[
+    list[str] | None, typer.Argument(help="Audio files, folders or glob patterns.")
+]
 TopKHelp = "How many {} to list per file."
 HopOpt = Annotated[
     float | None,
@@ -49,6 +66,15 @@ def embed(
     ] = None,
     workers: WorkersOpt = DEFAULT_WORKERS,
     cache: StoreCacheOpt = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="Also write a .jsonl / .parquet index, one record per track naming its cache "
+            "file, as tracks finish (resumable with --resume).",
+        ),
+    ] = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
     from genrenet.pretrained.embeddings import EmbeddingStore
@@ -61,13 +87,15 @@ def embed(
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
     store = EmbeddingStore(tagger, cache)
+    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings")
     paths = [t.path for t in collection.tracks]
     try:
         with progress_bar(f"embedding with {tagger.upper()}_musicnn", len(paths)) as advance:
-            result = store.extract(paths, workers=workers, on_done=advance)
+            result = store.extract(paths, workers=workers, on_done=cache_index.on_done(advance))
     except MissingWeightsError as err:
         raise fail(str(err), 2) from None
     skipped = collection.skipped + result.failed
+    cache_index.close(skipped)
     console.print(
         f"{len(result.ok)} of {len(paths)} tracks embedded in {store.folder} "
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
@@ -87,7 +115,7 @@ def embed(
 
 
 def predict(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
     model: Annotated[
         str,
         typer.Option(
@@ -102,23 +130,41 @@ def predict(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     workers: DecodeWorkersOpt = DEFAULT_WORKERS,
+    from_list: FromListOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    windows: WindowsOpt = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    num_gpus: NumGpusOpt = 0.0,
+    actors: ActorsOpt = None,
 ) -> None:
     """Genres of songs of any length: windows over the whole song, probabilities averaged."""
+    from functools import partial
+
+    from genrenet.classifier import Classifier
+
     _check_output_options(as_json, as_csv, hop)
     clf = load_model_or_fail(model)
     if not as_json and not as_csv:
         errors.print(f"model: {clf.describe()}")
+    options = {"top_k": top_k, "hop_seconds": hop, "timeline": timeline, "windows": windows}
 
     def run(files: list[Path]):
-        return clf.predict_files(
-            files, top_k=top_k, hop_seconds=hop, timeline=timeline, workers=workers
-        )
+        return clf.predict_files(files, workers=workers, **options)
 
-    _run_on_files(inputs, run, "predicting", as_json, as_csv, timeline, "classified")
+    local_model = Path(model)
+    where = str(local_model.resolve()) if local_model.exists() else model
+    job = BatchJob(
+        inputs or [], from_list, run, partial(Classifier.load, where), clf.feature_config
+    )
+    job.options = options
+    output = _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv)
+    run_batch(job, output, "predicting", "classified", _shower(as_json, as_csv, timeline))
 
 
 def tag(
-    inputs: InputsArg,
+    inputs: InputsArg = None,
     tagger: Annotated[
         str, typer.Option(help="msd (Million Song Dataset tags) or mtt (MagnaTagATune tags).")
     ] = "msd",
@@ -131,8 +177,18 @@ def tag(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     workers: DecodeWorkersOpt = DEFAULT_WORKERS,
+    from_list: FromListOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    windows: WindowsOpt = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    num_gpus: NumGpusOpt = 0.0,
+    actors: ActorsOpt = None,
 ) -> None:
     """Music tags of whole songs with the pretrained musicnn: 3 s patches, averaged."""
+    from functools import partial
+
     from genrenet.inference.tagging import Tagger
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
     from genrenet.pretrained.tf_checkpoint import CheckpointError
@@ -149,12 +205,15 @@ def tag(
     if not as_json and not as_csv:
         errors.print(f"model: {model.model_name} (musicnn 0.1.0 weights, {tagger.upper()} tags)")
 
-    def run(files: list[Path]):
-        return model.tag_files(
-            files, top_k=top_k, hop_seconds=hop, timeline=timeline, workers=workers
-        )
+    options = {"top_k": top_k, "hop_seconds": hop, "timeline": timeline, "windows": windows}
 
-    _run_on_files(inputs, run, "tagging", as_json, as_csv, timeline, "tagged")
+    def run(files: list[Path]):
+        return model.tag_files(files, workers=workers, **options)
+
+    load = partial(Tagger, tagger, architecture)
+    job = BatchJob(inputs or [], from_list, run, load, model.feature_config, options)
+    output = _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv)
+    run_batch(job, output, "tagging", "tagged", _shower(as_json, as_csv, timeline))
 
 
 def _check_output_options(as_json: bool, as_csv: bool, hop: float | None) -> None:
@@ -164,46 +223,32 @@ def _check_output_options(as_json: bool, as_csv: bool, hop: float | None) -> Non
         raise fail("--hop must be positive", 2)
 
 
-def _run_on_files(
-    inputs: list[str],
-    run,
-    verb: str,
-    as_json: bool,
-    as_csv: bool,
-    timeline: bool,
-    done: str,
-) -> None:
-    """Expand the inputs, run ``run(files)`` (an iterator of Predictions), print, set the exit
-    code: 1 when some file failed, with a message when all did."""
-    import json
+def _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv) -> BatchOutput:
+    """The output and engine settings of a batch command, checked."""
+    if engine not in ("local", "ray"):
+        raise fail(f"--engine must be local or ray, got {engine!r}", 2)
+    if engine == "local" and (address is not None or num_gpus or actors is not None):
+        raise fail("--address, --num-gpus and --actors go with --engine ray", 2)
+    settings = None
+    if engine == "ray":
+        from genrenet.engines.ray import RaySettings
 
-    files, missing = expand_inputs(inputs)
-    if not files and not missing:
-        raise fail("no audio files found in the given inputs")
-    results = [_missing_prediction(s) for s in missing]
-    with progress_bar(verb, len(files)) as advance:
-        for prediction in run(files):
-            results.append(prediction)
-            advance()
-    if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-    elif as_csv:
-        _print_csv(results, timeline)
-    else:
-        _print_predictions(results)
-    failed = [r for r in results if r.error]
-    if not as_json and not as_csv:
-        report_skipped([Skipped(r.path, r.error) for r in failed], "failed")
-    if failed and len(failed) == len(results):
-        raise fail(f"no file could be {done}")
-    if failed:
-        raise typer.Exit(1)
+        settings = RaySettings(address=address, num_gpus=num_gpus, actors=actors)
+    return BatchOutput(out, resume, engine, settings, as_json, as_csv)
 
 
-def _missing_prediction(skipped: Skipped):
-    from genrenet.inference.predictor import Prediction
+def _shower(as_json: bool, as_csv: bool, timeline: bool):
+    """How results are printed when there is no --out."""
 
-    return Prediction(skipped.path, error=skipped.reason)
+    def show(records: list[dict]) -> None:
+        if as_json:
+            print_json(records)
+        elif as_csv:
+            _print_csv(predictions_of(records), timeline)
+        else:
+            _print_predictions(predictions_of(records))
+
+    return show
 
 
 def _print_predictions(results) -> None:
@@ -213,7 +258,9 @@ def _print_predictions(results) -> None:
     for r in results:
         if r.error:
             continue
-        table.add_row(str(r.path), ", ".join(f"{t['label']} {t['score']:.0%}" for t in r.top))
+        table.add_row(
+            escape(str(r.path)), ", ".join(f"{t['label']} {t['score']:.0%}" for t in r.top)
+        )
         if r.timeline:
             for w in r.timeline:
                 best = w["top"][0]

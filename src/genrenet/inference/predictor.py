@@ -17,6 +17,7 @@ import numpy as np
 from genrenet import audio
 from genrenet.features import FeatureConfig, compute_stream, frontend
 from genrenet.inference.prefetch import map_ahead
+from genrenet.patches import spread_windows
 
 
 @dataclass
@@ -54,6 +55,11 @@ class WindowedPredictor:
     @property
     def window_seconds(self) -> float:
         """Length of one scored window, for the timeline."""
+        raise NotImplementedError
+
+    @property
+    def patch_frames(self) -> int:
+        """Frames of one scored window (for ``windows=K``)."""
         raise NotImplementedError
 
     def window_scores(
@@ -106,14 +112,16 @@ class WindowedPredictor:
         hop_seconds: float | None = None,
         timeline: bool = False,
         workers: int = 2,
+        windows: int | None = None,
     ) -> Iterator[Prediction]:
         """Predictions in input order; files are decoded a few ahead on ``workers`` threads while
-        the network runs, so memory stays bounded."""
+        the network runs, so memory stays bounded. ``windows=K`` scores only K windows spread
+        evenly over each song (default: every window)."""
         paths = [Path(p) for p in paths]
         k = self.default_top_k if top_k is None else top_k
         features = map_ahead(self._features_or_error, paths, workers)
         for path, feats in zip(paths, features, strict=True):
-            yield self._summarize(path, feats, k, hop_seconds, timeline)
+            yield self._summarize(path, feats, k, hop_seconds, timeline, windows)
 
     def _summarize(
         self,
@@ -122,11 +130,16 @@ class WindowedPredictor:
         top_k: int,
         hop_seconds: float | None,
         timeline: bool,
+        windows: int | None = None,
     ) -> Prediction:
         """Average one file's window scores (or carry its error); list windows on request."""
         if isinstance(feats, str):
             return Prediction(path, error=feats)
-        probs, starts = self.window_scores(feats, hop_seconds)
+        if windows is None:
+            probs, starts = self.window_scores(feats, hop_seconds)
+        else:
+            chosen, starts = spread_windows(feats, self.patch_frames, windows)
+            probs, _ = self.window_scores(chosen, None)
         mean = probs.mean(axis=0)
         pred = Prediction(path, top=top_labels(self.labels, mean, top_k), proba=mean)
         if timeline:

@@ -35,6 +35,7 @@ class Tagger(WindowedPredictor):
     """
 
     default_top_k = 10
+    patch_frames = PATCH_FRAMES
 
     def __init__(self, tagger: str = "msd", architecture: str = "musicnn") -> None:
         if tagger not in TAGGERS:

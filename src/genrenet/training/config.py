@@ -29,6 +29,13 @@ class TrainConfig:
     max_minutes: float | None = None
     augment: dict[str, Any] = field(default_factory=dict)
     """``AugmentConfig.to_dict()``; empty means no augmentation."""
+    devices: int = 1
+    """Training processes (or GPUs) per machine; with ``strategy="ddp"`` each sees 1/N of the
+    data, so the effective batch is ``batch_size * devices * num_nodes``."""
+    num_nodes: int = 1
+    """Machines (launched by torchrun or SLURM, one process per device on each)."""
+    strategy: str = "auto"
+    """``auto`` (one process) or ``ddp`` (Lightning's distributed data parallel; gloo on CPU)."""
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -36,7 +43,9 @@ class TrainConfig:
         for name in ("crop_seconds", "lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("crops_per_track", "batch_size", "max_epochs"):
+        if self.strategy not in ("auto", "ddp"):
+            raise ValueError(f"strategy must be 'auto' or 'ddp', got {self.strategy!r}")
+        for name in ("crops_per_track", "batch_size", "max_epochs", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -130,9 +130,16 @@ class GenreModule(L.LightningModule):
             on_epoch=True,
             prog_bar=not on_step,
             batch_size=len(y),
+            sync_dist=True,  # averaged over DDP processes (a no-op in one process)
         )
         self.log(
-            f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y)
+            f"{stage}_acc",
+            acc,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(y),
+            sync_dist=True,
         )
         return loss
 
@@ -184,6 +191,28 @@ def _silence_adverts() -> None:
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _NoAdverts) for f in logger.filters):
         logger.addFilter(_NoAdverts())
+
+
+def launched_externally() -> bool:
+    """True when torchrun (torchelastic) or SLURM started this process as one rank of many."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    return TorchElasticEnvironment.detect() or (
+        SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    )
+
+
+def lightning_strategy(config: TrainConfig) -> str:
+    """Lightning's strategy for the config: one process; ``ddp`` where torchrun or SLURM
+    started the ranks; else ``ddp_fork`` (the workers start inside ``fit`` from this process,
+    after the features are loaded, and rank 0's weights come back to it; gloo on CPU)."""
+    if config.strategy != "ddp" or config.devices * config.num_nodes == 1:
+        return "auto"
+    if launched_externally():
+        return "ddp"
+    if config.num_nodes > 1:
+        raise ValueError("--num-nodes above 1 needs a launcher: torchrun or SLURM's srun")
+    return "ddp_fork"
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -260,7 +289,9 @@ def fit_model(
         max_epochs=config.max_epochs,
         max_time=None if config.max_minutes is None else {"minutes": config.max_minutes},
         accelerator="auto",
-        devices=1,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=lightning_strategy(config),
         callbacks=callbacks,
         logger=loggers,
         enable_progress_bar=progress,
@@ -285,6 +316,10 @@ def fit_model(
             valid_loader,
             ckpt_path=str(last) if resume and last.exists() else None,
         )
+    if trainer.global_rank > 0:
+        # A rank started by torchrun or SLURM runs the whole command: only rank 0 goes on to
+        # evaluate and write the run; the others end here once training has finished.
+        raise SystemExit(0)
     best_path = checkpoint.best_model_path
     if best_path:
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
@@ -295,9 +330,11 @@ def fit_model(
     if earlier_rows:
         _prepend_rows(metrics_csv, earlier_rows)
     history = merge_history(load_history(metrics_csv)) if metrics_csv.exists() else []
-    return TrainResult(
-        model, normalizer, history, best_epoch(history) if history else None, trainer.current_epoch
-    )
+    epochs = trainer.current_epoch  # 0 in the parent of forked DDP workers: count the history
+    if not epochs:
+        logged = [float(row["epoch"]) for row in history if row.get("epoch") not in (None, "")]
+        epochs = 1 + int(max(logged, default=-1))
+    return TrainResult(model, normalizer, history, best_epoch(history) if history else None, epochs)
 
 
 def _prepend_rows(metrics_csv: Path, earlier: list[dict[str, str]]) -> None:
