@@ -262,6 +262,32 @@ class Classifier(WindowedPredictor):
 
     window_scores = window_proba
 
+    def proba_module(self, input: str = "waveform") -> nn.Module:
+        """This classifier as one ``torch.nn.Module`` that gives probabilities ``[batch,
+        n_labels]`` (``softmax(logits / temperature)``), the graph :meth:`export` writes.
+
+        ``input="waveform"``: windows ``[batch, samples]`` at the model's sample rate (the
+        front end, built on a convolution STFT that exports, and the normalisation inside);
+        ``input="features"``: normalised feature patches ``[batch, 1, n_features, frames]``.
+        """
+        from genrenet.features import frontend
+        from genrenet.inference.export import INPUTS, ProbaModule
+
+        network = self._require_trained()
+        temperature = float(getattr(self, "temperature", 1.0))
+        if input == "features":
+            return ProbaModule(network, temperature)
+        if input != "waveform":
+            raise ValueError(f"input must be one of {list(INPUTS)}, got {input!r}")
+        return ProbaModule(
+            network,
+            temperature,
+            frontend(self.feature_config, exportable=True),
+            self.normalizer.mean,
+            self.normalizer.std,
+            self.patch_frames,
+        )
+
     @property
     def window_seconds(self) -> float:
         """Length of one model input patch."""
