@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from genrenet import __version__
-from genrenet.cli import data, demo, experiments, inference
+from genrenet.cli import data, demo, experiments, export, inference
 from genrenet.cli.common import console
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ COMMANDS = [
     ("evaluate", experiments.evaluate),
     ("predict", inference.predict),
     ("tag", inference.tag),
+    ("export", export.export),
     ("models", experiments.models),
     ("demo", demo.demo),
     ("report", experiments.report),

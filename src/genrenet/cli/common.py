@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genrenet.data.tracks import Collection, Skipped
@@ -28,7 +29,7 @@ FeatureKind = Enum("FeatureKind", {kind: kind for kind in FEATURE_KINDS}, type=s
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the Exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -42,17 +43,29 @@ def open_or_fail(data: Path) -> Collection:
         raise fail(str(err), 2) from None
 
 
-def load_model_or_fail(model_dir: Path | str):
-    """Load a saved classifier (folder or bundled name), turning any problem into one clear
-    message (exit 2)."""
+def load_model_or_fail(model_dir: Path | str, runtime: str = "torch"):
+    """Load a saved classifier (folder or bundled name) to run on ``runtime``, turning any
+    problem (a missing onnxruntime included) into one clear message (exit 2)."""
     from genrenet.classifier import BundleError, Classifier
+    from genrenet.errors import GenrenetError
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
     from genrenet.pretrained.tf_checkpoint import CheckpointError
 
     try:
-        return Classifier.load(model_dir)
-    except (BundleError, MissingWeightsError, CheckpointError) as err:
+        return Classifier.load(model_dir, runtime=runtime)
+    except (BundleError, MissingWeightsError, CheckpointError, GenrenetError) as err:
         raise fail(str(err), 2) from None
+
+
+Runtime = Enum("Runtime", {name: name for name in ("torch", "onnx", "onnx-int8")}, type=str)
+"""What scores the windows: :data:`genrenet.inference.runtime.RUNTIMES`."""
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        help="torch, onnx (ONNX Runtime, same outputs) or onnx-int8 (int8 weights); the ONNX "
+        "graph is exported once and cached. Needs: pip install 'genrenet[onnx]'."
+    ),
+]
 
 
 def report_skipped(skipped: list[Skipped], what: str = "skipped") -> None:

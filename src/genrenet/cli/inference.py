@@ -12,6 +12,8 @@ from genrenet.cli.common import (
     DEFAULT_WORKERS,
     DataArg,
     DecodeWorkersOpt,
+    Runtime,
+    RuntimeOpt,
     StoreCacheOpt,
     WorkersOpt,
     console,
@@ -102,10 +104,11 @@ def predict(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     workers: DecodeWorkersOpt = DEFAULT_WORKERS,
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """Genres of songs of any length: windows over the whole song, probabilities averaged."""
     _check_output_options(as_json, as_csv, hop)
-    clf = load_model_or_fail(model)
+    clf = load_model_or_fail(model, Runtime(runtime).value)
     if not as_json and not as_csv:
         errors.print(f"model: {clf.describe()}")
 

@@ -83,7 +83,7 @@ def export_onnx(
 ) -> Path:
     """Write ``module`` as an ONNX graph with a dynamic batch axis, atomically.
 
-    ``metadata`` goes into the graph's ``metadata_props`` (values that are not strings as JSON),
+    ``metadata`` goes into the graph's ``metadata_props`` (each value as JSON),
     where ``onnxruntime.InferenceSession(...).get_modelmeta().custom_metadata_map`` finds it.
     """
     import onnx
@@ -109,13 +109,13 @@ def export_onnx(
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key = key
-        entry.value = value if isinstance(value, str) else json.dumps(value)
+        entry.value = json.dumps(value)  # every value JSON, so readers decode them alike
     model.producer_name = "genrenet"
     return atomic_write(path, model.SerializeToString())
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata :func:`export_onnx` wrote (JSON values decoded)."""
+    """The metadata :func:`export_onnx` wrote, decoded."""
     import onnx
 
     try:
@@ -178,15 +178,45 @@ def example_input(metadata: Mapping[str, Any], batch: int = 2, seed: int = 0) ->
     return torch.randn(*shape, generator=generator) * scale
 
 
-def export_model(model: Any, path: str | Path, input_kind: str = "waveform") -> Path:
+def sidecar_path(path: str | Path) -> Path:
+    """The JSON written beside an exported graph: ``model.onnx`` -> ``model.config.json`` (never
+    ``config.json``, which would overwrite a bundle exported into its own folder)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.config.json")
+
+
+def export_model(
+    model: Any,
+    path: str | Path,
+    input_kind: str = "waveform",
+    int8: bool = False,
+    sidecar: bool = True,
+) -> Path:
     """Export ``model`` (anything with ``proba_module`` and the attributes
-    :func:`graph_metadata` reads) to ``path`` as an fp32 ONNX graph."""
+    :func:`graph_metadata` reads) to ``path`` as one ONNX graph (``int8``: quantised), with a
+    sidecar :func:`sidecar_path` holding the model's config (``config_dict()``, when it has one)
+    and the graph's metadata."""
+    from genrenet.files import write_json
+
     if input_kind not in INPUTS:
         raise ValueError(f"input must be one of {list(INPUTS)}, got {input_kind!r}")
+    path = Path(path)
     metadata = graph_metadata(model, input_kind)
+    if int8:
+        metadata["quantization"] = "int8 dynamic (onnxruntime.quantization.quantize_dynamic)"
     module = model.proba_module(input_kind)
     try:
-        return export_onnx(module, path, example_input(metadata), input_kind, metadata)
+        if int8:
+            with atomic_path(path.with_name(path.stem + ".fp32.onnx")) as fp32:
+                export_onnx(module, fp32, example_input(metadata), input_kind, metadata)
+                quantize_int8(fp32, path)
+                fp32.unlink()
+        else:
+            export_onnx(module, path, example_input(metadata), input_kind, metadata)
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
         reason = str(err).strip().splitlines()[0][:300]  # the tracer appends its whole graph
         raise ExportError(f"{path}: could not export the model to ONNX ({reason})") from None
+    if sidecar:
+        config = model.config_dict() if hasattr(model, "config_dict") else {}
+        write_json(sidecar_path(path), {**config, "onnx": {"file": path.name, **metadata}})
+    return path
