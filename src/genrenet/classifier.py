@@ -375,7 +375,8 @@ class Classifier(WindowedPredictor):
         self.runtime = runtime
         self.scorer = None
         if runtime != "torch":
-            self.scorer = OnnxScorer(cached_graph(self, self.content_key(), runtime, cache_dir))
+            path = cached_graph(self, self.content_key(), runtime, cache_dir)
+            self.scorer = OnnxScorer(path, chunk=getattr(self.network, "cpu_chunk", 8))
         return self
 
     def export(self, path: str | Path, input: str = "waveform", int8: bool = False) -> Path:

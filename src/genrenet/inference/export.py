@@ -134,10 +134,17 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def quantize_int8(source: str | Path, target: str | Path) -> Path:
     """Dynamic int8 quantisation of an fp32 graph (weights int8, activations quantised on the
     fly, no calibration data needed), written atomically to ``target``."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with atomic_path(target) as tmp:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # its advice on pre-processing, printed for every graph
+    try:
+        with atomic_path(target) as tmp:
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(previous)
     return Path(target)
 
 

@@ -55,11 +55,15 @@ def session_options(threads: int | None = None) -> Any:
 
 
 class OnnxScorer:
-    """Probabilities of input batches from an ONNX graph, through one reused session."""
+    """Probabilities of input batches from an ONNX graph, through one reused session, run in
+    chunks of ``chunk`` inputs so that each chunk's feature maps stay small and in cache (as
+    :attr:`genrenet.models.base.GenreModel.cpu_chunk` does for PyTorch: musicnn's front-end maps
+    are 9 MB per patch)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, chunk: int = 8) -> None:
         ort = import_onnxruntime()
         self.path = Path(path)
+        self.chunk = max(1, int(chunk))
         self.session = ort.InferenceSession(
             str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
         )
@@ -67,8 +71,12 @@ class OnnxScorer:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """``[batch, n_labels]`` probabilities of one input batch (float32)."""
-        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        return self.session.run(None, feed)[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        out = [
+            self.session.run(None, {self.input_name: batch[i : i + self.chunk]})[0]
+            for i in range(0, len(batch), self.chunk)
+        ]
+        return np.concatenate(out)
 
 
 def graph_cache_dir(cache_dir: Path | None = None) -> Path:
