@@ -137,23 +137,30 @@ def test_bundled_model_graph_matches_pytorch(bundled_graph) -> None:
 
 @pytest.fixture(scope="module")
 def song(tmp_path_factory) -> Path:
-    """A 20 s synthetic rock song at 22.05 kHz, as a FLAC file."""
+    """A 12 s synthetic rock song at 22.05 kHz, as a FLAC file."""
     path = tmp_path_factory.mktemp("songs") / "song.flac"
-    sf.write(path, generate_clip("rock", 20.0, 22050, np.random.default_rng(5)), 22050)
+    sf.write(path, generate_clip("rock", 12.0, 22050, np.random.default_rng(5)), 22050)
     return path
 
 
+@pytest.fixture(scope="module")
+def graph_cache(tmp_path_factory) -> Path:
+    """A cache folder the runtime tests share (the fp32 graph is exported once)."""
+    return tmp_path_factory.mktemp("graph-cache")
+
+
 @needs_wheel
-def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, tmp_path) -> None:
+def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, graph_cache) -> None:
+    tmp_path = graph_cache
     torch_clf = Classifier.load("gtzan-musicnn")
     onnx_clf = Classifier.load("gtzan-musicnn", runtime="onnx", cache_dir=tmp_path)
-    cached = sorted(p.name for p in (tmp_path / "onnx").iterdir())
-    assert cached == [f"{onnx_clf.content_key()}-features.onnx"]
+    cached = [f"{onnx_clf.content_key()}-features.onnx"]
+    assert cached[0] in [p.name for p in (tmp_path / "onnx").iterdir()]
     want = torch_clf.predict_file(song, top_k=10, timeline=True, hop_seconds=1.5)
     got = onnx_clf.predict_file(song, top_k=10, timeline=True, hop_seconds=1.5)
     assert np.abs(got.proba - want.proba).max() < TOLERANCE
     assert [t["label"] for t in got.top] == [t["label"] for t in want.top]
-    assert len(got.timeline) == len(want.timeline) > 10
+    assert len(got.timeline) == len(want.timeline) > 5
     # a second load reuses the graph; another model (other weights) gets its own
     mtime = (tmp_path / "onnx" / cached[0]).stat().st_mtime_ns
     Classifier.load("gtzan-musicnn", runtime="onnx", cache_dir=tmp_path)
@@ -164,7 +171,8 @@ def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, tmp_path) -> 
 
 
 @needs_wheel
-def test_runtime_int8_agrees_with_fp32(song, tmp_path) -> None:
+def test_runtime_int8_agrees_with_fp32(song, graph_cache) -> None:
+    tmp_path = graph_cache
     fp32 = Classifier.load("gtzan-musicnn", runtime="onnx", cache_dir=tmp_path)
     int8 = Classifier.load("gtzan-musicnn", runtime="onnx-int8", cache_dir=tmp_path)
     assert int8.scorer.path.name.endswith("-int8.onnx")
