@@ -174,7 +174,8 @@ def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, graph_cache) 
 def test_runtime_int8_agrees_with_fp32(song, graph_cache) -> None:
     tmp_path = graph_cache
     fp32 = Classifier.load("gtzan-musicnn", runtime="onnx", cache_dir=tmp_path)
-    int8 = Classifier.load("gtzan-musicnn", runtime="onnx-int8", cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="experimental"):
+        int8 = Classifier.load("gtzan-musicnn", runtime="onnx-int8", cache_dir=tmp_path)
     assert int8.scorer.path.name.endswith("-int8.onnx")
     a, b = fp32.predict_proba([song])[0], int8.predict_proba([song])[0]
     assert a.argmax() == b.argmax() and np.abs(a - b).max() < 0.1

@@ -365,13 +365,27 @@ class Classifier(WindowedPredictor):
         return digest.hexdigest()[:32]
 
     def set_runtime(self, runtime: str = "torch", cache_dir: Path | None = None) -> Classifier:
-        """Score windows with PyTorch ("torch") or ONNX Runtime ("onnx", "onnx-int8"); the
-        graph is exported on first use and cached (:func:`genrenet.inference.runtime
-        .cached_graph`). Same outputs and the same predictions as PyTorch, within 1e-4 for fp32."""
-        from genrenet.inference.runtime import RUNTIMES, OnnxScorer, cached_graph
+        """Score windows with PyTorch ("torch") or ONNX Runtime ("onnx"; "onnx-int8" is
+        experimental and warns); the graph is exported on first use and cached
+        (:func:`genrenet.inference.runtime.cached_graph`). "onnx" gives the same outputs as
+        PyTorch within 1e-4."""
+        from genrenet.inference.runtime import (
+            RUNTIMES,
+            SHIPPED_RUNTIMES,
+            OnnxScorer,
+            cached_graph,
+        )
 
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")
+        if runtime not in SHIPPED_RUNTIMES:
+            import warnings
+
+            warnings.warn(
+                f"runtime {runtime!r} is experimental: its top genre differs from fp32's on "
+                "some tracks (see genrenet.inference.runtime.SHIPPED_RUNTIMES)",
+                stacklevel=2,
+            )
         self.runtime = runtime
         self.scorer = None
         if runtime != "torch":

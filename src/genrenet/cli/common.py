@@ -57,13 +57,13 @@ def load_model_or_fail(model_dir: Path | str, runtime: str = "torch"):
         raise fail(str(err), 2) from None
 
 
-Runtime = Enum("Runtime", {name: name for name in ("torch", "onnx", "onnx-int8")}, type=str)
-"""What scores the windows: :data:`genrenet.inference.runtime.RUNTIMES`."""
+Runtime = Enum("Runtime", {name: name for name in ("torch", "onnx")}, type=str)
+"""What scores the windows: :data:`genrenet.inference.runtime.SHIPPED_RUNTIMES`."""
 RuntimeOpt = Annotated[
     Runtime,
     typer.Option(
-        help="torch, onnx (ONNX Runtime, same outputs) or onnx-int8 (int8 weights); the ONNX "
-        "graph is exported once and cached. Needs: pip install 'genrenet[onnx]'."
+        help="torch, or onnx (ONNX Runtime, the same outputs within 1e-4; the graph is exported "
+        "once and cached; needs pip install 'genrenet[onnx]')."
     ),
 ]
 

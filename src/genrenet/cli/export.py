@@ -29,7 +29,6 @@ def export(
             "inside the graph; features: normalised patches [batch, 1, n_features, frames].",
         ),
     ] = Input.waveform,
-    int8: Annotated[bool, typer.Option(help="Quantise the weights to int8 (dynamic).")] = False,
 ) -> None:
     """Export a model to ONNX: probabilities out, labels and sample rate in the metadata."""
     from genrenet.errors import GenrenetError
@@ -46,7 +45,7 @@ def export(
         raise fail(f"export needs onnx and onnxruntime: {message}", 2) from None
     clf = load_model_or_fail(model)
     try:
-        path = clf.export(out, Input(input).value, int8=int8)
+        path = clf.export(out, Input(input).value)
     except GenrenetError as err:
         raise fail(str(err)) from None
     meta = read_metadata(path)
