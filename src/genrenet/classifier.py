@@ -291,28 +291,69 @@ class Classifier(WindowedPredictor):
         that takes any length (see :func:`genrenet.patches.short_windows`).
         """
         network = self._require_trained()
-        patch = self.patch_frames
-        hop = self.hop_frames(hop_seconds, patch)
-        mode = self.short_input
-        if mode == "shorter" and not getattr(network, "any_length", False):
-            mode = "loop"  # a network with a fixed input size takes the looped clip
-        raw, starts = short_windows(feats, patch, hop, mode)
-        windows = self.normalizer(raw)
+        windows, starts = self._windows(feats, hop_seconds, network)
         out = []
         for i in range(0, len(windows), batch_size):
             batch = torch.from_numpy(windows[i : i + batch_size]).unsqueeze(1)
             out.append(network(batch).float().numpy())
         return np.concatenate(out), starts
 
+    def _windows(
+        self, feats: np.ndarray, hop_seconds: float | None, network: nn.Module
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised windows ``[n, n_features, patch_frames]`` of a feature matrix, and their
+        start frames (a sub-patch clip made one window as :attr:`short_input` says)."""
+        patch = self.patch_frames
+        hop = self.hop_frames(hop_seconds, patch)
+        mode = self.short_input
+        if mode == "shorter" and not getattr(network, "any_length", False):
+            mode = "loop"  # a network with a fixed input size takes the looped clip
+        raw, starts = short_windows(feats, patch, hop, mode)
+        return self.normalizer(raw), starts
+
     def window_proba(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated probabilities ``softmax(logits / temperature)`` of each sliding window of
-        a feature matrix, and the window start frames."""
-        logits, starts = self.window_logits(feats, hop_seconds, batch_size)
-        return softmax_np(logits / self.temperature), starts
+        a feature matrix, and the window start frames. With an ONNX runtime set
+        (:meth:`set_runtime`) the exported graph, which holds the same softmax, scores them."""
+        scorer = getattr(self, "scorer", None)
+        if scorer is None:
+            logits, starts = self.window_logits(feats, hop_seconds, batch_size)
+            return softmax_np(logits / self.temperature), starts
+        windows, starts = self._windows(feats, hop_seconds, self._require_trained())
+        out = [
+            scorer(windows[i : i + batch_size, None]) for i in range(0, len(windows), batch_size)
+        ]
+        return np.concatenate(out), starts
 
     window_scores = window_proba
+
+    def proba_module(self, input: str = "waveform") -> nn.Module:
+        """This classifier as one ``torch.nn.Module`` that gives probabilities ``[batch,
+        n_labels]`` (``softmax(logits / temperature)``), the graph :meth:`export` writes.
+
+        ``input="waveform"``: windows ``[batch, samples]`` at the model's sample rate (the
+        front end, built on a convolution STFT that exports, and the normalisation inside);
+        ``input="features"``: normalised feature patches ``[batch, 1, n_features, frames]``.
+        """
+        from genrenet.features import frontend
+        from genrenet.inference.export import INPUTS, ProbaModule
+
+        network = self._require_trained()
+        temperature = float(getattr(self, "temperature", 1.0))
+        if input == "features":
+            return ProbaModule(network, temperature)
+        if input != "waveform":
+            raise ValueError(f"input must be one of {list(INPUTS)}, got {input!r}")
+        return ProbaModule(
+            network,
+            temperature,
+            frontend(self.feature_config, exportable=True),
+            self.normalizer.mean,
+            self.normalizer.std,
+            self.patch_frames,
+        )
 
     @property
     def window_seconds(self) -> float:
@@ -373,14 +414,70 @@ class Classifier(WindowedPredictor):
         network = self._require_trained()
         return write_bundle(Path(directory), self.config_dict(), network.saved_state())
 
+    def content_key(self) -> str:
+        """A digest of everything the model computes with (config, every tensor, temperature)
+        and genrenet's version: the name of its cached exported graphs."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(f"genrenet {__version__}".encode())
+        config = {k: v for k, v in self.config_dict().items() if k != "training"}
+        config["temperature"] = float(getattr(self, "temperature", 1.0))
+        digest.update(json.dumps(config, sort_keys=True).encode())
+        for name, tensor in sorted(self._require_trained().state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:32]
+
+    def set_runtime(self, runtime: str = "torch", cache_dir: Path | None = None) -> Classifier:
+        """Score windows with PyTorch ("torch") or ONNX Runtime ("onnx"; "onnx-int8" is
+        experimental and warns); the graph is exported on first use and cached
+        (:func:`genrenet.inference.runtime.cached_graph`). "onnx" gives the same outputs as
+        PyTorch within 1e-4."""
+        from genrenet.inference.runtime import (
+            RUNTIMES,
+            SHIPPED_RUNTIMES,
+            OnnxScorer,
+            cached_graph,
+        )
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")
+        if runtime not in SHIPPED_RUNTIMES:
+            import warnings
+
+            warnings.warn(
+                f"runtime {runtime!r} is experimental: its top genre differs from fp32's on "
+                "some tracks (see genrenet.inference.runtime.SHIPPED_RUNTIMES)",
+                stacklevel=2,
+            )
+        self.runtime = runtime
+        self.scorer = None
+        if runtime != "torch":
+            path = cached_graph(self, self.content_key(), runtime, cache_dir)
+            self.scorer = OnnxScorer(path, chunk=getattr(self.network, "cpu_chunk", 8))
+        return self
+
+    def export(self, path: str | Path, input: str = "waveform", int8: bool = False) -> Path:
+        """Write this model as one ONNX graph (waveform windows or feature patches in,
+        probabilities out) with a sidecar config; see :func:`genrenet.inference.export
+        .export_model`."""
+        from genrenet.inference.export import export_model
+
+        self._require_trained()
+        return export_model(self, path, input, int8=int8)
+
     @classmethod
-    def load(cls, directory: str | Path) -> Classifier | Ensemble:
+    def load(
+        cls, directory: str | Path, runtime: str = "torch", cache_dir: Path | None = None
+    ) -> Classifier | Ensemble:
         """Rebuild a saved classifier, checking that the weights fit the config exactly.
 
         ``directory`` is a model folder, a run folder, or the name of a model shipped inside
         genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``). A saved ensemble loads
         as an :class:`~genrenet.inference.ensemble.Ensemble` (same prediction methods). Raises
-        :class:`~genrenet.errors.BundleError` naming the file and the problem.
+        :class:`~genrenet.errors.BundleError` naming the file and the problem. ``runtime``
+        chooses what scores the windows (:meth:`set_runtime`).
         """
         path, bundled = locate_bundle(directory)
         ensemble_config = read_ensemble_config(resolve_bundle_dir(path))
@@ -417,7 +514,7 @@ class Classifier(WindowedPredictor):
             ) from None
         clf.short_input = short_input
         clf.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
-        return clf
+        return clf.set_runtime(runtime, cache_dir) if runtime != "torch" else clf
 
     def describe(self) -> str:
         """One line saying which model this is: where it came from, architecture, genres."""
@@ -425,7 +522,9 @@ class Classifier(WindowedPredictor):
         kwargs = self.train_config.model_kwargs
         extra = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         source = getattr(self, "source", None) or "unsaved model"
+        runtime = getattr(self, "runtime", "torch")
         return (
             f"{source}: {arch}{f' ({extra})' if extra else ''} on {self.feature_config.kind} "
             f"features, {len(self.labels)} genres"
+            + (f", runtime {runtime}" if runtime != "torch" else "")
         )

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from genrenet.cli import data, demo, ensemble, experiments, inference, library, serve
+from genrenet.cli import data, demo, ensemble, experiments, export, inference, library, serve
 from genrenet.cli.about import version_lines
 from genrenet.cli.common import console
 from genrenet.cli.extras import ExtrasGroup
@@ -60,6 +60,7 @@ COMMANDS = [
     ("tag", inference.tag),
     ("serve", serve.serve),
     ("retag", library.retag),
+    ("export", export.export),
     ("models", experiments.models),
     ("demo", demo.demo),
     ("report", experiments.report),

@@ -43,17 +43,29 @@ def open_or_fail(data: Path) -> Collection:
         raise fail(str(err), 2) from None
 
 
-def load_model_or_fail(model_dir: Path | str):
-    """Load a saved classifier (folder or bundled name), turning any problem into one clear
-    message (exit 2)."""
+def load_model_or_fail(model_dir: Path | str, runtime: str = "torch"):
+    """Load a saved classifier (folder or bundled name) to run on ``runtime``, turning any
+    problem (a missing onnxruntime included) into one clear message (exit 2)."""
     from genrenet.classifier import BundleError, Classifier
+    from genrenet.errors import GenrenetError
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
     from genrenet.pretrained.tf_checkpoint import CheckpointError
 
     try:
-        return Classifier.load(model_dir)
-    except (BundleError, MissingWeightsError, CheckpointError) as err:
+        return Classifier.load(model_dir, runtime=runtime)
+    except (BundleError, MissingWeightsError, CheckpointError, GenrenetError) as err:
         raise fail(str(err), 2) from None
+
+
+Runtime = Enum("Runtime", {name: name for name in ("torch", "onnx")}, type=str)
+"""What scores the windows: :data:`genrenet.inference.runtime.SHIPPED_RUNTIMES`."""
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        help="torch, or onnx (ONNX Runtime, the same outputs within 1e-4; the graph is exported "
+        "once and cached; needs pip install 'genrenet[onnx]')."
+    ),
+]
 
 
 def report_skipped(skipped: list[Skipped], what: str = "skipped") -> None:

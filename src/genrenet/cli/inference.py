@@ -28,6 +28,8 @@ from genrenet.cli.common import (
     NumGpusOpt,
     OutOpt,
     ResumeOpt,
+    Runtime,
+    RuntimeOpt,
     StoreCacheOpt,
     WindowsOpt,
     WorkersOpt,
@@ -138,6 +140,7 @@ def predict(
     address: AddressOpt = None,
     num_gpus: NumGpusOpt = 0.0,
     actors: ActorsOpt = None,
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """Genres of songs of any length: windows over the whole song, probabilities averaged."""
     from functools import partial
@@ -145,7 +148,7 @@ def predict(
     from genrenet.classifier import Classifier
 
     _check_output_options(as_json, as_csv, hop)
-    clf = load_model_or_fail(model)
+    clf = load_model_or_fail(model, Runtime(runtime).value)
     if not as_json and not as_csv:
         errors.print(f"model: {clf.describe()}")
     options = {"top_k": top_k, "hop_seconds": hop, "timeline": timeline, "windows": windows}

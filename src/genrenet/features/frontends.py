@@ -49,6 +49,34 @@ class PowerMel(nn.Module):
         return torch.matmul(self.mel_basis, power)
 
 
+class ConvPowerMel(PowerMel):
+    """:class:`PowerMel` with the STFT written as a strided ``conv1d`` against windowed cosine
+    and sine kernels: the same numbers up to float rounding, made of operators every ONNX
+    exporter and runtime knows (``torch.stft``'s complex output does not export everywhere)."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        super().__init__(config)
+        n_fft = config.n_fft
+        n_bins = n_fft // 2 + 1
+        k = np.arange(n_bins)[:, None] * np.arange(n_fft)[None, :]
+        angle = 2.0 * np.pi * (k % n_fft) / n_fft  # the modulo keeps the angles exact
+        window = hann_window(n_fft).astype(np.float64)
+        kernels = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])
+        self.register_buffer(
+            "dft", torch.from_numpy(kernels.astype(np.float32))[:, None, :], persistent=False
+        )
+
+    def forward(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        c = self.config
+        x = (waveform.unsqueeze(0) if waveform.dim() == 1 else waveform).unsqueeze(1)
+        pad = c.n_fft // 2 if center else 0  # the centred STFT's zero padding, in the conv
+        spec = nn.functional.conv1d(x, self.dft, stride=c.hop_length, padding=pad)
+        n_bins = c.n_fft // 2 + 1
+        power = spec[:, :n_bins].square() + spec[:, n_bins:].square()
+        # the filter bank as a 1x1 convolution: shapes an exporter can follow through
+        return nn.functional.conv1d(power, self.mel_basis[:, :, None])
+
+
 class FrontEnd(nn.Module):
     """A feature front end: :class:`PowerMel`, then :meth:`finish` (as torchaudio composes
     ``Spectrogram`` and ``MelScale``). Waveform ``[batch, samples]`` or ``[samples]`` in,
@@ -129,13 +157,17 @@ def power_to_db(
     return db
 
 
-def frontend(config: FeatureConfig) -> FrontEnd:
-    """The front-end module for ``config.kind`` (from :data:`FRONTENDS`).
+def frontend(config: FeatureConfig, exportable: bool = False) -> FrontEnd:
+    """The front-end module for ``config.kind`` (from :data:`FRONTENDS`); ``exportable`` builds
+    it on :class:`ConvPowerMel`, for graphs exported to ONNX.
 
     >>> frontend(FeatureConfig.of_kind("mfcc"))(torch.zeros(22050)).shape  # doctest: +SKIP
     torch.Size([20, 44])
     """
-    return FRONTENDS[config.kind](config)
+    module = FRONTENDS[config.kind](config)
+    if exportable:
+        module.power = ConvPowerMel(config)
+    return module
 
 
 @torch.no_grad()

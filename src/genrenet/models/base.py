@@ -141,6 +141,29 @@ def pool2d(x: torch.Tensor, kernel: tuple[int, int], mode: str = "max") -> torch
     return F.avg_pool2d(x, (kh, kw))
 
 
+class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """``nn.AdaptiveAvgPool2d`` that also exports: while a graph is traced, the pooling is two
+    products with constant averaging matrices (the same windows), because the ONNX exporter
+    cannot always see the input size its own adaptive pooling needs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()):
+            return super().forward(x)
+        out_h, out_w = self.output_size
+        rows = _averaging_matrix(int(x.shape[-2]), out_h).to(x)
+        cols = _averaging_matrix(int(x.shape[-1]), out_w).to(x)
+        return torch.matmul(torch.matmul(rows, x), cols.T)
+
+
+def _averaging_matrix(size: int, out: int) -> torch.Tensor:
+    """``[out, size]``: row i averages adaptive pooling's window i (PyTorch's floor/ceil rule)."""
+    matrix = torch.zeros(out, size)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
 class ConvBNAct(nn.Module):
     """conv 3x3 (same padding, no bias) -> batch norm -> activation ("relu" or "elu").
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genrenet.models.base import GenreModel, check_dropout, check_int, pool2d, stem_conv
+from genrenet.models.base import (
+    AdaptiveAvgPool2d,
+    GenreModel,
+    check_dropout,
+    check_int,
+    pool2d,
+    stem_conv,
+)
 
 DROPOUTS = (0.2, 0.2, 0.2, 0.3)
 
@@ -74,7 +81,7 @@ class CNN64(GenreModel):
                 for i, p in enumerate(DROPOUTS)
             )
         )
-        self.grid = nn.AdaptiveAvgPool2d((grid, grid))
+        self.grid = AdaptiveAvgPool2d((grid, grid))
         self._set_head(channels * grid * grid, dropout)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:

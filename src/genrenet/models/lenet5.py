@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genrenet.models.base import GenreModel, check_int, pool2d, stem_conv
+from genrenet.models.base import AdaptiveAvgPool2d, GenreModel, check_int, pool2d, stem_conv
 
 
 class LeNet5(GenreModel):
@@ -34,7 +34,7 @@ class LeNet5(GenreModel):
         self.drop1 = nn.Dropout(rates[0])
         self.conv2 = nn.Conv2d(8, 32, 3, padding=1)
         self.drop2 = nn.Dropout(rates[1])
-        self.grid = nn.AdaptiveAvgPool2d((grid, grid))
+        self.grid = AdaptiveAvgPool2d((grid, grid))
         self.dense = nn.Sequential(
             nn.Linear(32 * grid * grid, 120),
             nn.ReLU(inplace=True),

@@ -42,14 +42,28 @@ HEADS = ("auto", "dense", "logreg", "svm", "mlp")
 SKLEARN_HEADS = ("logreg", "svm", "mlp")
 
 
+def exporting() -> bool:
+    """True while a graph is traced or exported (ONNX, TorchScript, torch.export): no
+    data-dependent branches then, so the front end takes its pooled form, made NaN-exact."""
+    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def tf_max(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Max over ``dim`` as TensorFlow's MaxPool computes it: NaN skipped, floor at -FLT_MAX."""
+    if exporting():  # ONNX has no fmax: the same with a NaN test
+        return (
+            torch.where(torch.isnan(x), torch.full_like(x, _LOWEST), x)
+            .clamp_min(_LOWEST)
+            .amax(dim=dim)
+        )
     return torch.fmax(x, x.new_tensor(_LOWEST)).amax(dim=dim)
 
 
 def tf_relu(x: torch.Tensor) -> torch.Tensor:
     """ReLU as TensorFlow's fused conv/dense kernels compute it on x86: ``max(x, 0)`` where a
     NaN (from inf - inf in a convolution) becomes 0 rather than propagating."""
+    if exporting():  # ONNX has no fmax: the same with a NaN test
+        return torch.relu(torch.where(torch.isnan(x), torch.zeros_like(x), x))
     return torch.fmax(x, x.new_zeros(()))
 
 
@@ -95,10 +109,14 @@ class FrequencyPooledConv(nn.Module):
         ReLU is non-decreasing and BN an affine map per channel, so the maximum of BN(ReLU(z))
         over frequency is BN(ReLU(max z)) where the BN scale is positive and BN(ReLU(min z))
         where it is negative. Exact for finite input; eval mode only (training needs the
-        batch statistics of the full map).
+        batch statistics of the full map). In an exported graph, which cannot branch on the
+        data, a NaN in ``z`` (inf - inf from loud input) becomes 0 first, as ``tf_relu`` would
+        make it, so the graph also matches the exact form on non-finite input.
         """
         conv, bn = self.block.conv, self.block.bn
         z = stem_conv(conv, x)
+        if exporting():
+            z = torch.where(torch.isnan(z), torch.zeros_like(z), z)
         low, high = torch.aminmax(z, dim=3)
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
@@ -165,7 +183,12 @@ class Musicnn(nn.Module):
     def frontend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Timbral ``[batch, 408, frames]`` and temporal ``[batch, 153, frames]`` features."""
         normalized = self.input_bn(x.unsqueeze(1))
-        exact = self.training or not bool(torch.isfinite(x).all())  # checked once per batch
+        if self.training:
+            exact = True
+        elif exporting():
+            exact = False  # the pooled form, NaN-safe (see FrequencyPooledConv)
+        else:
+            exact = not bool(torch.isfinite(x).all())  # checked once per batch
         timbral = torch.cat([branch(normalized, exact) for branch in self.timbral], dim=1)
         temporal = torch.cat([branch(normalized, exact) for branch in self.temporal], dim=1)
         return timbral, temporal
