@@ -175,13 +175,28 @@ def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[
             )
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(path, f"truncated or corrupt ({err})") from None
-    if expected and data.shape[0] < expected * (1 - _TRUNCATION_TOLERANCE) - 1:
-        got, want_s = data.shape[0] / native, expected / native
+    check_complete(path, data.shape[0], expected, native)
+    return data, native
+
+
+def check_complete(path: Path, decoded: int, expected: int | None, native: int) -> None:
+    """Raise AudioError when fewer frames decoded than the header promises (a truncated file)."""
+    if expected and decoded < expected * (1 - _TRUNCATION_TOLERANCE) - 1:
+        got, want_s = decoded / native, expected / native
         raise AudioError(
             path,
             f"truncated: the header promises {want_s:.2f} s, only {got:.2f} s could be decoded",
         )
-    return data, native
+
+
+def check_duration(path: Path, n_samples: int, sr: int, min_duration: float = MIN_DURATION) -> None:
+    """Raise AudioError for a signal shorter than ``min_duration`` seconds (or with no samples)."""
+    if n_samples == 0:
+        raise AudioError(path, "no audio samples (the file holds a header only)")
+    if n_samples < min_duration * sr:
+        raise AudioError(
+            path, f"too short: {n_samples / sr:.3f} s, the minimum is {min_duration:g} s"
+        )
 
 
 def _check_chunk_sizes(path: Path, f: sf.SoundFile) -> None:
@@ -298,20 +313,22 @@ def load_with_rate(
         y = resample(_to_mono(data), native, target)
     else:
         y = np.stack([resample(np.ascontiguousarray(c), native, target) for c in data.T], axis=1)
-    if y.shape[0] < min_duration * target:
-        raise AudioError(
-            path, f"too short: {y.shape[0] / target:.3f} s, the minimum is {min_duration:g} s"
-        )
+    check_duration(path, y.shape[0], target, min_duration)
     return y, target
 
 
 def stream(
-    path: str | os.PathLike, sr: int = DEFAULT_SR, block_seconds: float = 30.0
+    path: str | os.PathLike,
+    sr: int = DEFAULT_SR,
+    block_seconds: float = 30.0,
+    min_duration: float = MIN_DURATION,
 ) -> Iterator[np.ndarray]:
     """Yield consecutive mono float32 blocks of about ``block_seconds`` at ``sr`` Hz.
 
     An hour-long file never sits in memory at once; resampling state carries across blocks,
-    so the concatenated blocks equal one resampled signal.
+    so the concatenated blocks equal one resampled signal. The file is checked as :func:`load`
+    checks it (truncation, non-finite samples, ``min_duration``); a problem found only at the
+    end (a truncated file) raises :class:`AudioError` after the blocks before it.
     """
     path = Path(path)
     if block_seconds <= 0:
@@ -320,19 +337,55 @@ def stream(
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        yield from _stream_av(path, sr, block_seconds)
+        yield from _checked(path, _stream_av(path, sr, block_seconds), sr, min_duration)
         return
+    yield from _checked(path, _stream_soundfile(path, f, sr, block_seconds), sr, min_duration)
+
+
+def _checked(
+    path: Path, blocks: Iterator[np.ndarray], sr: int, min_duration: float
+) -> Iterator[np.ndarray]:
+    """Pass blocks on, holding back the first ``min_duration`` seconds until they are there."""
+    held: list[np.ndarray] | None = []
+    total = 0
+    for block in blocks:
+        total += block.shape[0]
+        if held is None:
+            yield block
+            continue
+        held.append(block)
+        if total >= min_duration * sr:
+            yield from held
+            held = None
+    check_duration(path, total, sr, min_duration)
+
+
+def _stream_soundfile(
+    path: Path, f: sf.SoundFile, sr: int, block_seconds: float
+) -> Iterator[np.ndarray]:
+    """libsndfile-backed :func:`stream`: the same chunk-size and length checks as :func:`load`."""
     with f:
+        if f.channels < 1:
+            raise AudioError(path, "no audio channels")
         native = int(f.samplerate)
+        _check_chunk_sizes(path, f)
+        expected = f.frames if f.frames > 0 else None
         resampler = (
             None
             if native == sr
             else soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
         )
         block = max(1, int(block_seconds * native))
+        decoded = 0
         while True:
-            data = f.read(block, dtype="float32", always_2d=True)
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioError(path, f"truncated or corrupt ({err})") from None
+            decoded += data.shape[0]
             last = data.shape[0] < block
+            if last:
+                check_complete(path, decoded, expected, native)
             yield from _finish_block(path, data, resampler, last)
             if last:
                 return

@@ -22,8 +22,8 @@ from genrenet.bundle import BUNDLED_DIR, BUNDLED_MODELS, locate_bundle, read_bun
 from genrenet.errors import AudioError, BundleError
 from genrenet.features import FeatureConfig
 from genrenet.files import BUNDLE_FORMAT, CONFIG_FILE, WEIGHTS_FILE
-from genrenet.inference.predictor import Prediction, WindowedPredictor
-from genrenet.patches import Normalizer, sliding_windows, window_starts
+from genrenet.inference.predictor import Prediction, WindowedPredictor, WindowPlan
+from genrenet.patches import Normalizer
 from genrenet.training.config import TrainConfig
 
 __all__ = [
@@ -244,21 +244,25 @@ class Classifier(WindowedPredictor):
             raise RuntimeError("this Classifier is not trained: call fit() or Classifier.load()")
         return self.network
 
+    def window_plan(self, hop_seconds: float | None = None, batch_size: int = 64) -> WindowPlan:
+        """Patches of the trained length every ``hop_seconds`` (default: no overlap), the last
+        one ending at the song's end; ``batch_size`` windows per network call."""
+        patch = self.patch_frames
+        return WindowPlan(patch, self.hop_frames(hop_seconds, patch), True, batch_size)
+
     @torch.no_grad()
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Genre probabilities ``[n, n_genres]`` of feature windows ``[n, n_features, patch]``."""
+        network = self._require_trained()
+        batch = torch.from_numpy(self.normalizer(windows)).unsqueeze(1)
+        return torch.softmax(network(batch), dim=1).numpy()
+
     def window_proba(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities of each sliding window of a feature matrix, and the window start frames."""
-        network = self._require_trained()
-        patch = self.patch_frames
-        hop = self.hop_frames(hop_seconds, patch)
-        windows = self.normalizer(sliding_windows(feats, patch, hop))
-        starts = window_starts(max(feats.shape[-1], patch), patch, hop)
-        out = []
-        for i in range(0, len(windows), batch_size):
-            batch = torch.from_numpy(windows[i : i + batch_size]).unsqueeze(1)
-            out.append(torch.softmax(network(batch), dim=1).numpy())
-        return np.concatenate(out), starts
+        self._require_trained()
+        return self.score_matrix(feats, self.window_plan(hop_seconds, batch_size))
 
     window_scores = window_proba
 
