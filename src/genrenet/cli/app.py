@@ -5,15 +5,44 @@ Exit codes: 0 all good, 1 some inputs failed (each listed with its reason), 2 us
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from genrenet import __version__
 from genrenet.cli import data, demo, experiments, inference
-from genrenet.cli.common import console
+from genrenet.cli.common import console, errors, fail
 
-app = typer.Typer(
+
+class GenrenetApp(typer.Typer):
+    """The Typer app, run so that an error genrenet raises on purpose (a full disk, a cache
+    that cannot be written, ...) ends in one line and exit 1, never a traceback, and warnings
+    are one ``warning:`` line each."""
+
+    def __call__(self, *args, **kwargs):
+        from genrenet.errors import GenrenetError
+
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().__call__(*args, **kwargs)
+            except GenrenetError as err:
+                raise SystemExit(fail_code(str(err))) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    errors.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+def fail_code(message: str) -> int:
+    """Print ``error: message`` and return exit code 1."""
+    fail(message)
+    return 1
+
+
+app = GenrenetApp(
     name="genrenet",
     help="Music genre classification: audio in, genres out.",
     no_args_is_help=True,

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genrenet.data.tracks import Collection, Skipped
@@ -27,8 +28,9 @@ FeatureKind = Enum("FeatureKind", {kind: kind for kind in FEATURE_KINDS}, type=s
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear error line and return the Exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one clear error line (the message escaped: file names keep their brackets) and
+    return the Exit to raise."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -61,19 +63,21 @@ def report_skipped(skipped: list[Skipped], what: str = "skipped") -> None:
         return
     errors.print(f"[yellow]{len(skipped)} file(s) {what}:[/]", highlight=False)
     for item in skipped:
-        errors.print(f"  {item.path}: {item.reason}", highlight=False, soft_wrap=True)
+        errors.print(
+            f"  {escape(str(item.path))}: {escape(item.reason)}", highlight=False, soft_wrap=True
+        )
 
 
 def report_warnings(warnings: list[str]) -> None:
     """Print the data source's warnings."""
     for warning in warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def report_notes(notes: list[str]) -> None:
     """Print notes about how a split or a cross-validation was made."""
     for note in notes:
-        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager

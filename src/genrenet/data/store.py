@@ -21,8 +21,9 @@ import numpy as np
 from genrenet import audio
 from genrenet.data.tracks import Skipped
 from genrenet.data.variants import WaveformVariant
+from genrenet.errors import CacheError, DiskFullError
 from genrenet.features.config import FeatureConfig
-from genrenet.files import CONFIG_FILE, atomic_path, write_json
+from genrenet.files import CONFIG_FILE, atomic_path, is_disk_full, write_json
 
 
 def default_cache_dir() -> Path:
@@ -32,6 +33,15 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "genrenet"
+
+
+def cache_unwritable(folder: Path, err: OSError) -> str:
+    """One line saying that the cache cannot be written, where, why, and how to move it."""
+    reason = "no space left on the device" if is_disk_full(err) else (err.strerror or str(err))
+    return (
+        f"the cache {folder} cannot be written ({reason}); set GENRENET_CACHE to a writable "
+        "folder (or pass --cache) to keep results between runs"
+    )
 
 
 def file_identity(path: Path) -> str:
@@ -118,6 +128,14 @@ class FeatureStore:
         self._write_manifest()
         return save_entry(entry, feats)
 
+    def check_writable(self) -> None:
+        """Raise CacheError (one message for the whole run, not one per file) when the store's
+        folder cannot be written."""
+        try:
+            write_json(self.folder / CONFIG_FILE, self.config.to_dict())
+        except OSError as err:
+            raise CacheError(cache_unwritable(self.folder, err)) from None
+
     def _write_manifest(self) -> None:
         """Record the settings beside the entries so a person can tell the folders apart."""
         manifest = self.folder / CONFIG_FILE
@@ -137,6 +155,8 @@ class FeatureStore:
         """
         report = ExtractionReport()
         todo = split_cached(paths, self.entry_path, report, on_done)
+        if todo:
+            self.check_writable()
         if todo and self._frontend is None:
             from genrenet.features.frontends import frontend
 
@@ -156,6 +176,8 @@ class FeatureStore:
             self.put(path, self.compute(path))
         except audio.AudioError as err:
             return err.reason
+        except DiskFullError:
+            raise  # the disk, not the file: one message for the whole run
         except OSError as err:
             return f"cannot be read or cached ({err.strerror or err})"
         return None
@@ -212,6 +234,8 @@ class FeatureStore:
             self.put(path, self.compute(path, variant), variant)
         except audio.AudioError as err:
             return err.reason
+        except DiskFullError:
+            raise
         except OSError as err:
             return f"cannot be read or cached ({err.strerror or err})"
         except Exception as err:  # noqa: BLE001 - librosa raises its own types; we name them

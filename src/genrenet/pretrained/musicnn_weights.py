@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genrenet.errors import MissingWeightsError
+from genrenet.data.store import cache_unwritable
+from genrenet.errors import GenrenetWarning, MissingWeightsError
 from genrenet.files import atomic_write
 from genrenet.pretrained.tf_checkpoint import CheckpointError, read_checkpoint
 
@@ -164,7 +166,10 @@ def load_state_dict(model: str, cache: Path | None = None) -> dict[str, torch.Te
             pass  # damaged cache entry: rebuild it below
     state = convert(model)
     metadata = {"source": str(checkpoint_folder(model)), "model": model}
-    atomic_write(path, save(state, metadata=metadata))  # save_file would make a 0600 file
+    try:
+        atomic_write(path, save(state, metadata=metadata))  # save_file would make a 0600 file
+    except OSError as err:  # a read-only home or container: work on without the cache
+        warnings.warn(cache_unwritable(path.parent, err), GenrenetWarning, stacklevel=2)
     return state
 
 
