@@ -7,6 +7,7 @@ failure is an :class:`AudioError` whose message names the file and the reason.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -41,9 +42,16 @@ class AudioInfo:
 def check_file(path: Path) -> None:
     """Raise AudioError for a path that is missing, unreadable or empty."""
     if not path.exists():
-        reason = (
-            "broken link (its target does not exist)" if path.is_symlink() else "file not found"
-        )
+        reason = "file not found"
+        if path.is_symlink():
+            try:
+                os.stat(path)
+                reason = "broken link (its target does not exist)"
+            except OSError as err:
+                looped = err.errno == errno.ELOOP
+                reason = (
+                    "symbolic link loop" if looped else "broken link (its target does not exist)"
+                )
         raise AudioError(path, reason)
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")

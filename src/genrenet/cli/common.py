@@ -116,7 +116,13 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_audio_path(p)))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if (p.is_file() or p.is_symlink()) and is_audio_path(p)
+                )
+            )
         elif path.exists() or path.is_symlink():
             files.append(path)
         elif any(ch in item for ch in "*?["):

@@ -195,10 +195,11 @@ def _run_on_files(
     failed = [r for r in results if r.error]
     if not as_json and not as_csv:
         report_skipped([Skipped(r.path, r.error) for r in failed], "failed")
+    code = 2 if missing else 1  # a path that does not exist is a usage error (README)
     if failed and len(failed) == len(results):
-        raise fail(f"no file could be {done}")
+        raise fail(f"no file could be {done}", code)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(code)
 
 
 def _missing_prediction(skipped: Skipped):
