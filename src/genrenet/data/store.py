@@ -274,18 +274,64 @@ class FeatureStore:
 
 
 def read_entry(entry: Path, mmap: bool = False) -> np.ndarray | None:
-    """A cached matrix, or None when absent; a corrupt entry is removed so it is recomputed."""
+    """A cached matrix, or None when absent; a corrupt entry is removed, with a warning, so it
+    is recomputed."""
     if not entry.exists():
         return None
     try:
         matrix = np.load(entry, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError, EOFError):
-        entry.unlink(missing_ok=True)
-        return None
-    if matrix.ndim != 2 or matrix.dtype != np.float32:
-        entry.unlink(missing_ok=True)
+        problem = None if matrix.ndim == 2 and matrix.dtype == np.float32 else "wrong shape"
+        if problem is None and not mmap and not np.isfinite(matrix).all():
+            problem = "NaN or infinite values"
+    except (OSError, ValueError, EOFError) as err:
+        problem = str(err) or type(err).__name__
+    if problem is not None:
+        _discard(entry, problem)
         return None
     return matrix
+
+
+def entry_valid(entry: Path, source: Path | None = None) -> bool:
+    """Whether ``entry`` holds a well-formed float32 matrix of the right size (its header read,
+    not its data); a damaged entry is removed, with a warning, and counts as absent."""
+    if not entry.exists():
+        return False
+    try:
+        with open(entry, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+        size = entry.stat().st_size
+        if len(shape) != 2 or dtype != np.float32:
+            problem = "not a float32 feature matrix"
+        elif size != offset + shape[0] * shape[1] * 4:
+            problem = f"{size} bytes where the header promises {offset + shape[0] * shape[1] * 4}"
+        else:
+            return True
+    except (OSError, ValueError, EOFError) as err:
+        problem = str(err) or type(err).__name__
+    _discard(entry, problem, source)
+    return False
+
+
+def _discard(entry: Path, problem: str, source: Path | None = None) -> None:
+    """Remove a damaged cache entry and say so (it is then recomputed)."""
+    import warnings
+
+    from genrenet.errors import GenrenetWarning
+
+    entry.unlink(missing_ok=True)
+    of = f" (features of {source})" if source is not None else ""
+    warnings.warn(
+        f"damaged cache entry {entry}{of} removed and recomputed: {problem[:200]}",
+        GenrenetWarning,
+        stacklevel=3,
+    )
 
 
 def save_entry(entry: Path, matrix: np.ndarray) -> Path:
@@ -331,7 +377,7 @@ def split_cached(
     for path in map(Path, paths):
         try:
             audio.check_file(path)
-            exists = entry_path(path).exists()
+            exists = entry_valid(entry_path(path), path)
         except audio.AudioError as err:
             report.failed.append(Skipped(path, err.reason))
             notify(on_done, path, "failed")
