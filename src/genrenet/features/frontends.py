@@ -233,15 +233,17 @@ log-mel at 22050 Hz / hop 512, 16 MB): a longer song is read twice instead."""
 def stream_features(
     open_blocks: Callable[[], Iterable[np.ndarray]],
     module: FrontEnd,
-    buffer_frames: int = PEAK_BUFFER_FRAMES,
+    buffer_frames: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Features ``[n_features, frames]`` of a signal, chunk by chunk, in bounded memory.
 
     The chunks put together equal :func:`compute_stream`. ``open_blocks()`` gives the signal's
     blocks (e.g. ``lambda: audio.stream(path)``). A front end whose output depends on the whole
     clip's peak (:attr:`FrontEnd.needs_peak`) holds up to ``buffer_frames`` of mel power while
-    finding it; a longer signal is opened a second time once the peak is known.
+    finding it (default :data:`PEAK_BUFFER_FRAMES`); a longer signal is opened a second time
+    once the peak is known.
     """
+    buffer_frames = PEAK_BUFFER_FRAMES if buffer_frames is None else buffer_frames
     if not module.needs_peak:
         for power in stream_power(open_blocks(), module):
             yield module.finish(power)[0].numpy()
