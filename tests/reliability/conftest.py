@@ -16,9 +16,10 @@ def noise(seconds: float, sr: int = SR, seed: int = 0, channels: int = 1) -> np.
     """Quiet noise with a tone in it, float32 ``[n]`` (or ``[n, channels]``)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
-    y = 0.05 * rng.standard_normal((n, channels)) + 0.2 * np.sin(
-        2 * np.pi * 330 * np.arange(n) / sr
-    )[:, None]
+    y = (
+        0.05 * rng.standard_normal((n, channels))
+        + 0.2 * np.sin(2 * np.pi * 330 * np.arange(n) / sr)[:, None]
+    )
     y = y.astype(np.float32)
     return y[:, 0] if channels == 1 else y
 

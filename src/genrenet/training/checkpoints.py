@@ -41,15 +41,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastEveryEpoch(L.pytorch.callbacks.Checkpoint):
-    """Save :data:`LAST` after every epoch's validation, moving the one before to
+    """Save :data:`LAST` at the end of every epoch (after validation, early stopping and the
+    best checkpoint, as Lightning orders checkpoint callbacks last), moving the one before to
     :data:`PREVIOUS`, whether or not the validation loss improved."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         last = self.folder / LAST
         if last.exists():
             os.replace(last, self.folder / PREVIOUS)
