@@ -74,11 +74,25 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one(tmp_path: Path, monke
     io = AtomicCheckpointIO()
     io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
 
-    def dies_halfway(obj, handle):
-        handle.write(b"half a checkpoint")
-        raise KeyboardInterrupt  # as a kill would stop it
+    real_open = open
 
-    monkeypatch.setattr(torch, "save", dies_halfway)
+    class DiesHalfway:
+        def __init__(self, *args):
+            self.handle = real_open(*args)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(bytes(data)[:100])
+            raise KeyboardInterrupt  # as a kill would stop it
+
+    from genrenet.training import checkpoints
+
+    monkeypatch.setattr(checkpoints, "open", DiesHalfway, raising=False)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 2}, path)
     assert _epoch(path) == 1

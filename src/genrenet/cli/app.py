@@ -23,6 +23,7 @@ class GenrenetApp(typer.Typer):
 
     def __call__(self, *args, **kwargs):
         from genrenet.errors import GenrenetError
+        from genrenet.files import is_disk_full
 
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -30,6 +31,11 @@ class GenrenetApp(typer.Typer):
                 return super().__call__(*args, **kwargs)
             except GenrenetError as err:
                 raise SystemExit(fail_code(str(err))) from None
+            except OSError as err:  # a full disk under a writer genrenet does not own (logs)
+                if not is_disk_full(err):
+                    raise
+                where = f" while writing {err.filename}" if err.filename else ""
+                raise SystemExit(fail_code(f"no space left on the device{where}")) from None
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

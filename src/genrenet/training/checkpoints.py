@@ -7,6 +7,7 @@ file writer is not atomic across filesystems; these replace both.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -34,8 +35,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
+        buffer = io.BytesIO()  # serialised first: torch.save hides a full disk's OSError
+        torch.save(checkpoint, buffer)
         with atomic_path(path) as tmp, open(tmp, "xb") as handle:
-            torch.save(checkpoint, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
 
