@@ -10,7 +10,11 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +69,44 @@ def check_file(path: Path) -> None:
         raise AudioError(path, "empty file (0 bytes)")
 
 
+_MPEG_SUFFIXES = frozenset({".mp1", ".mp2", ".mp3", ".mpa", ".mpga"})
+_NATIVE_STDERR = threading.Lock()
+
+
+@contextmanager
+def _decoder_notes(path: Path, notes: list[str]) -> Iterator[None]:
+    """Keep what libmpg123 prints straight to the process's stderr while it opens or reads an
+    MPEG file (``Illegal Audio-MPEG-Header``, ``Xing stream size off``) out of the terminal: the
+    lines go to ``notes``, attached to the file's error if it fails, dropped if it decodes.
+    Anything else written to stderr meanwhile is passed on."""
+    if path.suffix.lower() not in _MPEG_SUFFIXES:
+        yield
+        return
+    with _NATIVE_STDERR, tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if "mpg123" in line or re.match(r"\s*(note|warning|error)\b", line, re.I):
+                    notes.append(line.strip())
+                elif line.strip():
+                    os.write(2, (line + "\n").encode())
+
+
+def _with_notes(err: AudioError, notes: list[str]) -> AudioError:
+    """``err`` with the decoder's own notes on the file appended, when there are any."""
+    if not notes:
+        return err
+    said = "; ".join(dict.fromkeys(notes))
+    return AudioError(err.path, f"{err.reason} (decoder: {said[:300]})")
+
+
 def _sniff_not_audio(path: Path) -> bool:
     """True when the first bytes look like text rather than any audio container."""
     with open(path, "rb") as fh:
@@ -83,7 +125,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     path = Path(path)
     check_file(path)
     try:
-        info = sf.info(str(path))
+        with _decoder_notes(path, []):
+            info = sf.info(str(path))
         if info.channels < 1:
             raise AudioError(path, "no audio channels")
         return AudioInfo(
@@ -159,8 +202,15 @@ class _NotForLibsndfile(Exception):
     """libsndfile cannot open the file: try FFmpeg."""
 
 
-def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _read_soundfile(
+    path: Path, offset: float, duration: float | None, notes: list[str]
+) -> tuple[np.ndarray, int]:
     """Decode with libsndfile; raises _NotForLibsndfile for what it cannot open."""
+    with _decoder_notes(path, notes):
+        return _read_opened(path, offset, duration)
+
+
+def _read_opened(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
@@ -308,10 +358,14 @@ def load_with_rate(
     if sr is not None and sr <= 0:
         raise ValueError(f"sr must be a positive sample rate, got {sr}")
     check_file(path)
+    notes: list[str] = []
     try:
-        data, native = _read_soundfile(path, offset, duration)
-    except _NotForLibsndfile:
-        data, native = _read_av(path, offset, duration)
+        try:
+            data, native = _read_soundfile(path, offset, duration, notes)
+        except _NotForLibsndfile:
+            data, native = _read_av(path, offset, duration)
+    except AudioError as err:
+        raise _with_notes(err, notes) from None
     if data.size == 0 or data.shape[0] == 0:
         raise AudioError(path, "no audio samples (the file holds a header only)")
     if not np.isfinite(data).all():
@@ -342,12 +396,18 @@ def stream(
     if block_seconds <= 0:
         raise ValueError(f"block_seconds must be > 0, got {block_seconds}")
     check_file(path)
+    notes: list[str] = []
     try:
-        f = sf.SoundFile(str(path))
+        with _decoder_notes(path, notes):
+            f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
         yield from _checked(path, _stream_av(path, sr, block_seconds), sr, min_duration)
         return
-    yield from _checked(path, _stream_soundfile(path, f, sr, block_seconds), sr, min_duration)
+    try:
+        blocks = _stream_soundfile(path, f, sr, block_seconds, notes)
+        yield from _checked(path, blocks, sr, min_duration)
+    except AudioError as err:
+        raise _with_notes(err, notes) from None
 
 
 def _checked(
@@ -369,7 +429,7 @@ def _checked(
 
 
 def _stream_soundfile(
-    path: Path, f: sf.SoundFile, sr: int, block_seconds: float
+    path: Path, f: sf.SoundFile, sr: int, block_seconds: float, notes: list[str]
 ) -> Iterator[np.ndarray]:
     """libsndfile-backed :func:`stream`: the same chunk-size and length checks as :func:`load`."""
     with f:
@@ -387,7 +447,8 @@ def _stream_soundfile(
         decoded = 0
         while True:
             try:
-                data = f.read(block, dtype="float32", always_2d=True)
+                with _decoder_notes(path, notes):
+                    data = f.read(block, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as err:
                 raise AudioError(path, f"truncated or corrupt ({err})") from None
             decoded += data.shape[0]

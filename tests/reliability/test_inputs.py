@@ -100,3 +100,24 @@ def test_one_minimum_duration_for_info_extract_and_predict(tmp_path: Path, capsy
         reasons.append(line.split("tiny.wav: ")[1].split(":")[0])
     assert reasons == ["too short"] * 3
     assert json.dumps(MIN_DURATION) == "0.1"
+
+
+def test_mpg123_notes_are_attached_to_the_file_or_silenced(tmp_path: Path, capfd) -> None:
+    """libmpg123 prints straight to the process's stderr; its notes must name the file (in the
+    error) or stay out of the way (the file decodes)."""
+    from genrenet import audio
+
+    write(tmp_path / "full.mp3", 20.0)
+    data = (tmp_path / "full.mp3").read_bytes()
+    (tmp_path / "truncated.mp3").write_bytes(data[: len(data) // 25])
+    half = len(data) // 2
+    (tmp_path / "junk inside.mp3").write_bytes(data[:half] + b"\x00junk" * 40 + data[half:])
+    capfd.readouterr()
+    with pytest.raises(audio.AudioError, match=r"truncated.mp3: truncated.*\(decoder: Warning"):
+        audio.load(tmp_path / "truncated.mp3")
+    with pytest.raises(audio.AudioError, match=r"truncated.mp3: truncated.*\(decoder: Warning"):
+        list(audio.stream(tmp_path / "truncated.mp3"))
+    assert len(audio.load(tmp_path / "junk inside.mp3")) > 19 * SR
+    assert sum(len(b) for b in audio.stream(tmp_path / "junk inside.mp3", sr=SR)) > 19 * SR
+    assert audio.probe(tmp_path / "truncated.mp3").duration > 19
+    assert capfd.readouterr().err == ""
