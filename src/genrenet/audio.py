@@ -360,10 +360,9 @@ def load_with_rate(
     check_file(path)
     notes: list[str] = []
     try:
-        try:
-            data, native = _read_soundfile(path, offset, duration, notes)
-        except _NotForLibsndfile:
-            data, native = _read_av(path, offset, duration)
+        data, native = _read_soundfile(path, offset, duration, notes)
+    except _NotForLibsndfile:
+        data, native = _read_av(path, offset, duration)
     except AudioError as err:
         raise _with_notes(err, notes) from None
     if data.size == 0 or data.shape[0] == 0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from genrenet import audio
 from genrenet.features import FeatureConfig, compute_stream, frontend, stream_features
+from genrenet.inference.memory import release_freed_memory
 from genrenet.inference.prefetch import stream_ahead
 from genrenet.patches import fit_length
 
@@ -280,6 +281,7 @@ class WindowedPredictor:
         try:
             for chunk in chunks:
                 scorer.feed(chunk)
+                release_freed_memory()  # else fragmentation grows the heap with the song
             n_frames = scorer.finish()
         except audio.AudioError as err:
             return Prediction(path, error=err.reason)
