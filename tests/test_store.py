@@ -11,7 +11,7 @@ import soundfile as sf
 
 from genrenet.audio import load
 from genrenet.data.store import FeatureStore
-from genrenet.errors import DiskFullError
+from genrenet.errors import DiskFullError, GenrenetWarning
 from genrenet.features import FeatureConfig, compute
 from tests.conftest import SR, tone, write_bad_files
 
@@ -73,7 +73,8 @@ def test_no_half_written_entries_and_corrupt_entry_recovered(tmp_path: Path) -> 
     entry = store.entry_path(paths[0])
     assert not [p for p in entry.parent.iterdir() if p.name.startswith(".tmp-")]
     entry.write_bytes(entry.read_bytes()[:100])  # as if a foreign tool damaged it
-    assert store.get(paths[0]) is None and not entry.exists()
+    with pytest.warns(GenrenetWarning, match="damaged cache entry"):
+        assert store.get(paths[0]) is None and not entry.exists()
     assert store.load(paths[0]).shape[0] == 128
 
 

@@ -144,6 +144,7 @@ class _Summary:
         self.timeline: list[dict[str, Any]] | None = [] if timeline else None
 
     def add(self, scores: np.ndarray, starts: np.ndarray) -> None:
+        """Count one batch of window scores (and list its windows for the timeline)."""
         batch_sum = scores.astype(np.float64).sum(axis=0)
         self.sum = batch_sum if self.sum is None else self.sum + batch_sum
         self.count += len(scores)
@@ -158,6 +159,7 @@ class _Summary:
                 )
 
     def prediction(self, path: Path, n_frames: int) -> Prediction:
+        """The song's Prediction: the mean of every window's scores, best labels first."""
         mean = (self.sum / self.count).astype(np.float32)
         pred = Prediction(path, top=top_labels(self.labels, mean, self.top_k), proba=mean)
         if self.timeline is not None:
@@ -172,7 +174,7 @@ class _Summary:
 
 class WindowedPredictor:
     """Shared prediction over files. Subclasses set ``labels`` and ``feature_config`` and
-    implement :meth:`window_scores` and :attr:`window_seconds`."""
+    implement :meth:`window_plan`, :meth:`score_windows` and :attr:`window_seconds`."""
 
     labels: list[str]
     feature_config: FeatureConfig
