@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 # A CPU build of PyTorch; for CUDA elsewhere: make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo-output
-MUSICNN_SPEC ?= musicnn==0.1.0
 
 .PHONY: install demo test lint bench clean
 
@@ -13,8 +12,6 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e ".[train,test,onnx,serve,beets,ray]"
-	# musicnn's weights (its declared requirements pin NumPy < 1.17 and TensorFlow: not wanted)
-	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_SPEC)
 	touch $@
 
 install: $(BIN)/.installed

@@ -79,7 +79,7 @@ def shared_dataset(name: str) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
-    """Caches (features, converted musicnn weights) go to a temporary folder, not ~/.cache."""
+    """Caches (features, embeddings) go to a temporary folder, not ~/.cache."""
     if "GENRENET_CACHE" in os.environ:
         yield
         return

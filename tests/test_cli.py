@@ -89,8 +89,22 @@ def test_download_unknown_dataset(tmp_path) -> None:
 
 
 def test_version() -> None:
+    import torch
+
+    from genrenet import __version__
+    from genrenet.pretrained.musicnn_weights import WEIGHTS_DIR
+
     result = run("--version")
-    assert result.exit_code == 0 and "genrenet" in result.stdout
+    assert result.exit_code == 0 and result.stdout.strip() == f"genrenet {__version__}"
+    result = run("--version", "--verbose")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"torch {torch.__version__}" in out
+    assert "onnxruntime " in out  # its version, or the command that installs it
+    weights = next(line for line in out.splitlines() if line.startswith("musicnn weights:"))
+    assert str(WEIGHTS_DIR) in weights and "converted from musicnn 0.1.0" in weights
+    assert "MSD_musicnn" in weights and "gtzan-musicnn" in out
+    assert run("--verbose").exit_code == 2  # a command is still needed
 
 
 @pytest.mark.parametrize("bad", ["--seconds", "--clips"])

@@ -1,6 +1,7 @@
 """musicnn in PyTorch: shapes, parameter count, its front end, fidelity to the TensorFlow
 original (reference taggrams in tests/fixtures, made by tools/musicnn_reference.py), the
-weight cache, tagging, embeddings, freeze options and heads fitted on frozen embeddings."""
+shipped weights and their re-derivation from the original wheel, tagging, embeddings, freeze
+options and heads fitted on frozen embeddings."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "musicnn_reference.json"
 HAVE_WHEEL = importlib.util.find_spec("musicnn") is not None
 needs_wheel = pytest.mark.skipif(
-    not HAVE_WHEEL, reason="musicnn weights not installed: pip install --no-deps musicnn==0.1.0"
+    not HAVE_WHEEL,
+    reason="re-deriving the shipped weights needs the wheel: pip install --no-deps musicnn==0.1.0",
 )
 
 
@@ -114,7 +116,6 @@ def test_musicnn_features_are_fixed_and_187_frames_make_3_seconds() -> None:
 
 
 # -- fidelity to the original ---------------------------------------------------------------
-@needs_wheel
 @pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"])
 def test_taggrams_match_the_tensorflow_original_within_1e3(model: str, tmp_path: Path) -> None:
     from genrenet.inference.tagging import Tagger
@@ -142,35 +143,86 @@ def test_taggrams_match_the_tensorflow_original_within_1e3(model: str, tmp_path:
 
 
 # -- weights ----------------------------------------------------------------------------------
-@needs_wheel
-def test_weights_are_converted_once_to_a_safetensors_cache(tmp_path: Path) -> None:
+def test_shipped_weights_load_into_the_port_and_match_their_provenance() -> None:
+    import hashlib
+
     from genrenet.pretrained import musicnn_weights as mw
 
-    first = mw.load_state_dict("MTT_musicnn", cache=tmp_path)
-    cached = mw.cache_path("MTT_musicnn", cache=tmp_path)
-    assert cached.is_file() and cached.suffix == ".safetensors"
-    stamp = cached.stat().st_mtime_ns
-    again = mw.load_state_dict("MTT_musicnn", cache=tmp_path)
-    assert cached.stat().st_mtime_ns == stamp
-    assert all(torch.equal(first[k], again[k]) for k in first)
-    cached.write_bytes(b"damaged")
-    rebuilt = mw.load_state_dict("MTT_musicnn", cache=tmp_path)
-    assert torch.equal(rebuilt["output.weight"], first["output.weight"])
-    Musicnn().load_state_dict(rebuilt)  # every tensor named and shaped for the port
+    record = mw.provenance()
+    assert record["source"]["version"] == "0.1.0" and record["source"]["license"].startswith("ISC")
+    notice = (mw.WEIGHTS_DIR / mw.LICENCE_FILE).read_text()
+    assert "Music Technology Group" in notice and "Permission to use, copy, modify" in notice
+    for model in mw.MODELS:
+        path = mw.weights_path(model)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["models"][model]["sha256"]
+        state = mw.load_state_dict(model)
+        net = Musicnn() if model.endswith("musicnn") else MusicnnVGG()
+        net.load_state_dict(state)  # strict: every tensor named and shaped for the port
+        assert len(state) == record["models"][model]["tensors"]
+    # the two taggers are different networks, not one file twice
+    msd, mtt = mw.load_state_dict("MSD_musicnn"), mw.load_state_dict("MTT_musicnn")
+    assert not torch.equal(msd["output.weight"], mtt["output.weight"])
 
 
-def test_missing_wheel_names_the_install_command(tmp_path: Path, monkeypatch) -> None:
+def test_damaged_or_missing_shipped_weights_say_so(tmp_path: Path, monkeypatch) -> None:
+    from genrenet.pretrained import musicnn_weights as mw
+
+    for name in (mw.PROVENANCE_FILE, "MSD_musicnn.safetensors"):
+        (tmp_path / name).write_bytes((mw.WEIGHTS_DIR / name).read_bytes())
+    blob = bytearray((tmp_path / "MSD_musicnn.safetensors").read_bytes())
+    blob[-1] ^= 1  # one flipped bit in the last weight
+    (tmp_path / "MSD_musicnn.safetensors").write_bytes(bytes(blob))
+    monkeypatch.setattr(mw, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(mw.CheckpointError, match="MSD_musicnn.safetensors: damaged"):
+        mw.load_state_dict("MSD_musicnn")
+    with pytest.raises(mw.MissingWeightsError, match="MTT_musicnn.safetensors.*reinstall genrenet"):
+        mw.load_state_dict("MTT_musicnn")
+    with pytest.raises(ValueError, match="unknown musicnn model"):
+        mw.load_state_dict("GTZAN_musicnn")
+
+
+def test_shipped_weights_need_no_wheel_and_rederiving_names_the_install_command(
+    tmp_path: Path, monkeypatch
+) -> None:
     from genrenet.pretrained import musicnn_weights as mw
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.delenv("GENRENET_MUSICNN_DIR", raising=False)
+    assert "output.weight" in mw.load_state_dict("MSD_musicnn")  # from the package
     with pytest.raises(mw.MissingWeightsError, match="pip install --no-deps musicnn==0.1.0"):
-        mw.load_state_dict("MSD_musicnn", cache=tmp_path)
+        mw.convert("MSD_musicnn")
     empty = tmp_path / "wheel"
     empty.mkdir()
     monkeypatch.setenv("GENRENET_MUSICNN_DIR", str(empty))
     with pytest.raises(mw.MissingWeightsError, match="no checkpoint"):
-        mw.load_state_dict("MSD_musicnn", cache=tmp_path)
+        mw.convert("MSD_musicnn")
+
+
+@needs_wheel
+@pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"])
+def test_rederived_weights_equal_the_shipped_ones_bit_for_bit(model: str) -> None:
+    """The documented path: the wheel's checkpoints, read by genrenet's own TF reader."""
+    import hashlib
+
+    from safetensors.torch import save
+
+    from genrenet.pretrained import musicnn_weights as mw
+
+    record = mw.provenance()["models"][model]
+    folder = mw.checkpoint_folder(model)
+    for name, entry in record["checkpoint"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"], name
+    fresh = mw.convert(model)
+    shipped = mw.load_state_dict(model)
+    assert sorted(fresh) == sorted(shipped)
+    for name, tensor in fresh.items():
+        assert tensor.dtype == shipped[name].dtype and tensor.shape == shipped[name].shape, name
+        assert torch.equal(
+            tensor.view(-1).view(torch.uint8), shipped[name].view(-1).view(torch.uint8)
+        )
+    # and the file itself: tools/convert_musicnn.py's output is byte-for-byte reproducible
+    blob = save(fresh, metadata=mw.weights_metadata(model))
+    assert blob == mw.weights_path(model).read_bytes()
 
 
 # -- freeze options ---------------------------------------------------------------------------
@@ -244,7 +296,7 @@ def test_a_frozen_model_saves_only_its_head(tmp_path: Path) -> None:
     assert any(k.startswith("backbone.") for k in tuned.saved_state())
 
 
-# -- tagging, embedding, bundled model (need the weights) -----------------------------------
+# -- tagging, embedding, bundled model (the shipped weights) -----------------------------------
 @pytest.fixture(scope="module")
 def synth_clips(tmp_path_factory) -> Path:
     """Two synthetic genres, three 7 s clips each, at 16 kHz."""
@@ -259,7 +311,6 @@ def synth_clips(tmp_path_factory) -> Path:
     return root
 
 
-@needs_wheel
 def test_tag_command_json_shape_all_tags_and_bad_files(synth_clips: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -288,7 +339,6 @@ def test_tag_command_json_shape_all_tags_and_bad_files(synth_clips: Path, tmp_pa
     assert [w["start"] for w in entry["timeline"]] == [0.0, 0.976, 1.952, 2.928, 3.904]
 
 
-@needs_wheel
 def test_embed_stores_window_embeddings_and_writes_npz(synth_clips: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -318,7 +368,6 @@ def test_embed_stores_window_embeddings_and_writes_npz(synth_clips: Path, tmp_pa
     assert "6 from the cache" in again.output.replace("\n", " ")
 
 
-@needs_wheel
 @pytest.mark.parametrize("head", ["logreg", "svm", "mlp"])
 def test_heads_on_frozen_embeddings_are_folded_into_the_network(
     head: str, synth_clips: Path, tmp_path: Path
@@ -342,10 +391,9 @@ def test_heads_on_frozen_embeddings_are_folded_into_the_network(
     assert np.allclose(saved.predict_proba(files), clf.predict_proba(files), atol=1e-5)
     assert saved.predict(files) == [f.parent.name for f in files]
     size = (tmp_path / "run" / "model" / "model.safetensors").stat().st_size
-    assert size < 2_000_000  # the head only; the backbone comes from the wheel
+    assert size < 2_000_000  # the head only; the backbone comes from the shipped weights
 
 
-@needs_wheel
 def test_bundled_gtzan_model_loads_by_name_and_predict_uses_it(synth_clips: Path) -> None:
     from typer.testing import CliRunner
 
@@ -357,8 +405,8 @@ def test_bundled_gtzan_model_loads_by_name_and_predict_uses_it(synth_clips: Path
     clf = Classifier.load("gtzan-musicnn")
     assert sorted(clf.labels) == sorted(GTZAN_GENRES)
     assert "bundled" in clf.describe()
-    wheel = load_state_dict("MSD_musicnn")
-    assert torch.equal(clf.network.backbone.dense.weight, wheel["dense.weight"])
+    shipped = load_state_dict("MSD_musicnn")
+    assert torch.equal(clf.network.backbone.dense.weight, shipped["dense.weight"])
     proba = clf.predict_proba([synth_clips / "classical" / "classical0.wav"])
     assert proba.shape == (1, 10) and abs(proba.sum() - 1) < 1e-5
     result = CliRunner().invoke(app, ["predict", str(synth_clips / "metal" / "metal0.wav")])
@@ -367,7 +415,6 @@ def test_bundled_gtzan_model_loads_by_name_and_predict_uses_it(synth_clips: Path
 
 
 @pytest.mark.realdata
-@needs_wheel
 def test_bundled_model_on_real_gtzan_clips() -> None:
     from genrenet.classifier import Classifier
 

@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from genrenet import __version__
-from genrenet.cli import data, demo, experiments, inference
+from genrenet.cli import data, demo, experiments, inference, library
+from genrenet.cli.about import version_lines
 from genrenet.cli.common import console, errors, fail
+from genrenet.cli.extras import ExtrasGroup
 
 
 class GenrenetApp(typer.Typer):
@@ -50,29 +51,34 @@ def fail_code(message: str) -> int:
 
 app = GenrenetApp(
     name="genrenet",
+    cls=ExtrasGroup,  # a missing optional extra: the command that installs it
     help="Music genre classification: audio in, genres out.",
     no_args_is_help=True,
+    invoke_without_command=True,  # so that `--version --verbose` reaches the callback
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"genrenet {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main(
-    version: Annotated[
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            "--verbose",
+            help="With --version: also Python, torch, onnxruntime and where the weights come from.",
         ),
     ] = False,
 ) -> None:
     """genrenet: train, evaluate and serve music genre classifiers."""
+    if version:
+        for line in version_lines(verbose):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        ctx.fail("Missing command.")
 
 
 COMMANDS = [
@@ -86,6 +92,7 @@ COMMANDS = [
     ("evaluate", experiments.evaluate),
     ("predict", inference.predict),
     ("tag", inference.tag),
+    ("retag", library.retag),
     ("models", experiments.models),
     ("demo", demo.demo),
     ("report", experiments.report),

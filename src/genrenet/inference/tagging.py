@@ -27,7 +27,7 @@ def patch_starts(n_frames: int, patch: int, hop: int) -> np.ndarray:
 
 
 class Tagger(WindowedPredictor):
-    """A pretrained musicnn (or VGG) tagger; weights come from the installed ``musicnn`` wheel.
+    """A pretrained musicnn (or VGG) tagger; its weights ship inside genrenet.
 
     ``tag_files`` / ``tag_file`` are :class:`~genrenet.predictor.WindowedPredictor`'s
     ``predict_files`` / ``predict_file``: top 10 tags by default.

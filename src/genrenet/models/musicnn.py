@@ -256,8 +256,8 @@ class MusicnnVGG(nn.Module):
 class MusicnnGenre(GenreModel):
     """Genre classifier on the musicnn backbone: transfer learning from MSD or MTT tags.
 
-    Keyword arguments: ``tagger`` ("msd" or "mtt": which pretrained weights, loaded from the
-    installed ``musicnn`` wheel), ``freeze`` ("all": the backbone is fixed and only the head
+    Keyword arguments: ``tagger`` ("msd" or "mtt": which pretrained weights, shipped inside
+    genrenet), ``freeze`` ("all": the backbone is fixed and only the head
     learns; "frontend": timbral/temporal convolutions fixed, mid- and back-end fine-tuned;
     "none": everything fine-tuned), ``embedding`` (the representation under the head: the
     200-unit "penultimate" layer, "mean_pool", "max_pool" or both "pools"), ``head`` ("dense":
@@ -344,7 +344,7 @@ class MusicnnGenre(GenreModel):
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         """With the whole backbone frozen, only the head is saved: the backbone is rebuilt from
-        the musicnn wheel's weights, so a model is a few kilobytes."""
+        the shipped musicnn weights, so a model is a few kilobytes."""
         state = self.state_dict()
         if self.freeze == "all":
             return {k: v for k, v in state.items() if not k.startswith("backbone.")}
@@ -352,7 +352,7 @@ class MusicnnGenre(GenreModel):
 
     @classmethod
     def loading_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Fine-tuned models carry every weight: no need for the wheel's when loading them."""
+        """Fine-tuned models carry every weight: no need for the shipped ones when loading them."""
         return {"pretrained": kwargs.get("freeze", "all") == "all"}
 
     @property

@@ -1,42 +1,121 @@
-"""musicnn's weights: found in the installed ``musicnn`` wheel, converted once to safetensors.
+"""musicnn's weights: shipped inside genrenet as safetensors, and how they were derived.
 
-The wheel is installed with ``pip install --no-deps musicnn==0.1.0`` (its declared requirements
-pin an old NumPy and TensorFlow, neither of which genrenet needs). Its package is only located,
-never imported. The first use reads the TensorFlow checkpoint with
-:mod:`genrenet.pretrained.tf_checkpoint`, renames and transposes every tensor to the PyTorch
-port's layout, and writes ``<cache>/pretrained/<model>-<digest>.safetensors`` atomically.
+The four models of the ``musicnn`` 0.1.0 wheel (Pons and Serra 2019, ISC licence) lie in
+``pretrained/weights/``, converted once by ``tools/convert_musicnn.py``; ``PROVENANCE.json``
+beside them records the wheel's version, the sha256 of every original checkpoint file and the
+command, ``LICENSE-musicnn.txt`` the licence notice. :func:`load_state_dict` reads them from the
+package: the wheel is not needed at run time.
+
+:func:`convert` is the documented way to re-derive them: with the wheel installed
+(``pip install --no-deps musicnn==0.1.0``: its declared requirements pin an old NumPy and
+TensorFlow, neither of which genrenet needs; its package is only located, never imported) it
+reads the TensorFlow checkpoint with :mod:`genrenet.pretrained.tf_checkpoint` and renames and
+transposes every tensor to the PyTorch port's layout. A test checks the result equals the
+shipped tensors bit for bit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genrenet.data.store import cache_unwritable
-from genrenet.errors import GenrenetWarning, MissingWeightsError
-from genrenet.files import atomic_write
-from genrenet.pretrained.tf_checkpoint import CheckpointError, read_checkpoint
+from genrenet.errors import CheckpointError, MissingWeightsError
+from genrenet.pretrained.tf_checkpoint import read_checkpoint
 
-INSTALL_COMMAND = "pip install --no-deps musicnn==0.1.0"
 MODELS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PROVENANCE_FILE = "PROVENANCE.json"
+LICENCE_FILE = "LICENSE-musicnn.txt"
+WHEEL_NAME = "musicnn"
+WHEEL_VERSION = "0.1.0"
+WHEEL_SPEC = f"{WHEEL_NAME}=={WHEEL_VERSION}"
+INSTALL_COMMAND = f"pip install --no-deps {WHEEL_SPEC}"
+"""Installs the original wheel: needed only to re-derive the shipped weights."""
 
 
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise ValueError(f"unknown musicnn model {model!r}; choose one of: {', '.join(MODELS)}")
+
+
+def weights_path(model: str) -> Path:
+    """The shipped safetensors file of ``model``."""
+    _check_model(model)
+    return WEIGHTS_DIR / f"{model}.safetensors"
+
+
+def provenance() -> dict:
+    """The shipped ``PROVENANCE.json``: source wheel, checkpoint checksums, command, outputs."""
+    path = WEIGHTS_DIR / PROVENANCE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise MissingWeightsError(
+            f"{path}: cannot read the weights' provenance ({err}); reinstall genrenet"
+        ) from None
+
+
+def weights_metadata(model: str) -> dict[str, str]:
+    """The metadata stored inside a converted safetensors file: one key, since safetensors
+    writes several in a random order, and no paths, so the file is byte-for-byte reproducible."""
+    return {
+        "source": f"{model} of {WHEEL_SPEC} (ISC licence; Pons and Serra 2019), "
+        "converted by tools/convert_musicnn.py"
+    }
+
+
+def load_state_dict(model: str) -> dict[str, torch.Tensor]:
+    """``model``'s weights for the PyTorch port, from the safetensors file genrenet ships.
+
+    The file's sha256 is checked against ``PROVENANCE.json``, so a damaged install says so
+    instead of loading wrong numbers.
+    """
+    from safetensors.torch import load
+
+    path = weights_path(model)
+    try:
+        blob = path.read_bytes()
+    except OSError as err:
+        raise MissingWeightsError(
+            f"{path}: musicnn's {model} weights are missing from this install "
+            f"({err.strerror or err}); reinstall genrenet"
+        ) from None
+    expected = provenance()["models"][model]["sha256"]
+    if hashlib.sha256(blob).hexdigest() != expected:
+        raise CheckpointError(
+            f"{path}: damaged (its sha256 differs from {PROVENANCE_FILE}); reinstall genrenet"
+        )
+    return load(blob)
+
+
+def describe_source() -> str:
+    """One line saying where the musicnn weights come from (for ``genrenet --version``)."""
+    try:
+        source = provenance()["source"]
+        origin = f"converted from {source['distribution']} {source['version']}"
+    except (MissingWeightsError, KeyError):
+        origin = "provenance missing"
+    present = [m for m in MODELS if weights_path(m).is_file()]
+    return f"{WEIGHTS_DIR} ({', '.join(present) or 'no models'}; {origin})"
+
+
+# -- re-deriving them from the original wheel -----------------------------------------------
 def wheel_folder() -> Path:
     """The installed ``musicnn`` package folder, located without importing it."""
     override = os.environ.get("GENRENET_MUSICNN_DIR")
     if override:
         return Path(override)
-    spec = importlib.util.find_spec("musicnn")
+    spec = importlib.util.find_spec(WHEEL_NAME)
     if spec is None or not spec.submodule_search_locations:
         raise MissingWeightsError(
-            "the pretrained musicnn weights are not installed; install them with: "
-            f"{INSTALL_COMMAND}"
+            "re-deriving the weights needs the original musicnn wheel (genrenet itself ships "
+            f"them converted); install it with: {INSTALL_COMMAND}"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -44,15 +123,24 @@ def wheel_folder() -> Path:
 def checkpoint_folder(model: str) -> Path:
     """Folder of ``model``'s checkpoint inside the wheel (its files are ``.index`` and
     ``.data-00000-of-00001``)."""
-    if model not in MODELS:
-        raise ValueError(f"unknown musicnn model {model!r}; choose one of: {', '.join(MODELS)}")
+    _check_model(model)
     folder = wheel_folder() / model
     if not (folder / ".index").is_file():
         raise MissingWeightsError(
-            f"{folder}: no checkpoint (.index) there; reinstall the weights with: "
+            f"{folder}: no checkpoint (.index) there; reinstall the wheel with: "
             f"{INSTALL_COMMAND} --force-reinstall"
         )
     return folder
+
+
+def wheel_licence() -> str:
+    """musicnn's ISC licence notice, read from the installed wheel's metadata."""
+    import importlib.metadata
+
+    text = importlib.metadata.distribution(WHEEL_NAME).read_text("LICENSE.md")
+    if not text:
+        raise MissingWeightsError(f"the installed {WHEEL_NAME} wheel has no LICENSE.md")
+    return text
 
 
 def _conv2d(kernel: np.ndarray) -> np.ndarray:
@@ -133,52 +221,16 @@ def convert(model: str, folder: Path | None = None) -> dict[str, torch.Tensor]:
     return state
 
 
-def cache_path(model: str, cache: Path | None = None) -> Path:
-    """Where the converted weights of ``model`` are cached; the name changes with the source."""
-    from genrenet.data.store import default_cache_dir
-
-    folder = checkpoint_folder(model)
-    digest = hashlib.sha256()
-    for name in (".index", ".data-00000-of-00001"):
-        file = folder / name
-        digest.update(f"{name}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
-    return (
-        (cache or default_cache_dir())
-        / "pretrained"
-        / f"{model}-{digest.hexdigest()[:12]}.safetensors"
-    )
-
-
-def load_state_dict(model: str, cache: Path | None = None) -> dict[str, torch.Tensor]:
-    """``model``'s weights for the PyTorch port, converting and caching them on first use.
-
-    A cached file that cannot be read is converted again; a conversion that fails leaves no
-    file behind.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save
-
-    path = cache_path(model, cache)
-    if path.is_file():
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError, ValueError):
-            pass  # damaged cache entry: rebuild it below
-    state = convert(model)
-    metadata = {"source": str(checkpoint_folder(model)), "model": model}
-    try:
-        atomic_write(path, save(state, metadata=metadata))  # save_file would make a 0600 file
-    except OSError as err:  # a read-only home or container: work on without the cache
-        warnings.warn(cache_unwritable(path.parent, err), GenrenetWarning, stacklevel=2)
-    return state
-
-
 __all__ = [
     "INSTALL_COMMAND",
     "MODELS",
+    "WEIGHTS_DIR",
     "CheckpointError",
     "MissingWeightsError",
     "checkpoint_folder",
     "convert",
+    "describe_source",
     "load_state_dict",
+    "provenance",
+    "weights_path",
 ]
