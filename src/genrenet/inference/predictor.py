@@ -236,9 +236,10 @@ class WindowedPredictor:
         blocks = audio.stream(path, sr=cfg.sample_rate, block_seconds=block_seconds)
         return compute_stream(blocks, cfg, self._module())
 
-    def feature_chunks(self, path: str | Path, block_seconds: float = 60.0) -> Iterator[np.ndarray]:
+    def feature_chunks(self, path: str | Path, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
         """Features of a file of any length as consecutive chunks ``[n_features, frames]``, in
-        memory that does not grow with the file (:func:`~genrenet.features.stream_features`)."""
+        memory that does not grow with the file (:func:`~genrenet.features.stream_features`);
+        short blocks keep the decoding and STFT working set small (a few MB)."""
         cfg = self.feature_config
         module = self._module()
         return stream_features(
