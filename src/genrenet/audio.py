@@ -7,9 +7,14 @@ failure is an :class:`AudioError` whose message names the file and the reason.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +46,16 @@ class AudioInfo:
 def check_file(path: Path) -> None:
     """Raise AudioError for a path that is missing, unreadable or empty."""
     if not path.exists():
-        reason = (
-            "broken link (its target does not exist)" if path.is_symlink() else "file not found"
-        )
+        reason = "file not found"
+        if path.is_symlink():
+            try:
+                os.stat(path)
+                reason = "broken link (its target does not exist)"
+            except OSError as err:
+                looped = err.errno == errno.ELOOP
+                reason = (
+                    "symbolic link loop" if looped else "broken link (its target does not exist)"
+                )
         raise AudioError(path, reason)
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
@@ -55,6 +67,44 @@ def check_file(path: Path) -> None:
         raise AudioError(path, f"cannot be read ({err.strerror or err})") from None
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+
+
+_MPEG_SUFFIXES = frozenset({".mp1", ".mp2", ".mp3", ".mpa", ".mpga"})
+_NATIVE_STDERR = threading.Lock()
+
+
+@contextmanager
+def _decoder_notes(path: Path, notes: list[str]) -> Iterator[None]:
+    """Keep what libmpg123 prints straight to the process's stderr while it opens or reads an
+    MPEG file (``Illegal Audio-MPEG-Header``, ``Xing stream size off``) out of the terminal: the
+    lines go to ``notes``, attached to the file's error if it fails, dropped if it decodes.
+    Anything else written to stderr meanwhile is passed on."""
+    if path.suffix.lower() not in _MPEG_SUFFIXES:
+        yield
+        return
+    with _NATIVE_STDERR, tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if "mpg123" in line or re.match(r"\s*(note|warning|error)\b", line, re.I):
+                    notes.append(line.strip())
+                elif line.strip():
+                    os.write(2, (line + "\n").encode())
+
+
+def _with_notes(err: AudioError, notes: list[str]) -> AudioError:
+    """``err`` with the decoder's own notes on the file appended, when there are any."""
+    if not notes:
+        return err
+    said = "; ".join(dict.fromkeys(notes))
+    return AudioError(err.path, f"{err.reason} (decoder: {said[:300]})")
 
 
 def _sniff_not_audio(path: Path) -> bool:
@@ -75,7 +125,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     path = Path(path)
     check_file(path)
     try:
-        info = sf.info(str(path))
+        with _decoder_notes(path, []):
+            info = sf.info(str(path))
         if info.channels < 1:
             raise AudioError(path, "no audio channels")
         return AudioInfo(
@@ -151,8 +202,15 @@ class _NotForLibsndfile(Exception):
     """libsndfile cannot open the file: try FFmpeg."""
 
 
-def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _read_soundfile(
+    path: Path, offset: float, duration: float | None, notes: list[str]
+) -> tuple[np.ndarray, int]:
     """Decode with libsndfile; raises _NotForLibsndfile for what it cannot open."""
+    with _decoder_notes(path, notes):
+        return _read_opened(path, offset, duration)
+
+
+def _read_opened(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
@@ -175,13 +233,28 @@ def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[
             )
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(path, f"truncated or corrupt ({err})") from None
-    if expected and data.shape[0] < expected * (1 - _TRUNCATION_TOLERANCE) - 1:
-        got, want_s = data.shape[0] / native, expected / native
+    check_complete(path, data.shape[0], expected, native)
+    return data, native
+
+
+def check_complete(path: Path, decoded: int, expected: int | None, native: int) -> None:
+    """Raise AudioError when fewer frames decoded than the header promises (a truncated file)."""
+    if expected and decoded < expected * (1 - _TRUNCATION_TOLERANCE) - 1:
+        got, want_s = decoded / native, expected / native
         raise AudioError(
             path,
             f"truncated: the header promises {want_s:.2f} s, only {got:.2f} s could be decoded",
         )
-    return data, native
+
+
+def check_duration(path: Path, n_samples: int, sr: int, min_duration: float = MIN_DURATION) -> None:
+    """Raise AudioError for a signal shorter than ``min_duration`` seconds (or with no samples)."""
+    if n_samples == 0:
+        raise AudioError(path, "no audio samples (the file holds a header only)")
+    if n_samples < min_duration * sr:
+        raise AudioError(
+            path, f"too short: {n_samples / sr:.3f} s, the minimum is {min_duration:g} s"
+        )
 
 
 def _check_chunk_sizes(path: Path, f: sf.SoundFile) -> None:
@@ -285,10 +358,13 @@ def load_with_rate(
     if sr is not None and sr <= 0:
         raise ValueError(f"sr must be a positive sample rate, got {sr}")
     check_file(path)
+    notes: list[str] = []
     try:
-        data, native = _read_soundfile(path, offset, duration)
+        data, native = _read_soundfile(path, offset, duration, notes)
     except _NotForLibsndfile:
         data, native = _read_av(path, offset, duration)
+    except AudioError as err:
+        raise _with_notes(err, notes) from None
     if data.size == 0 or data.shape[0] == 0:
         raise AudioError(path, "no audio samples (the file holds a header only)")
     if not np.isfinite(data).all():
@@ -298,51 +374,86 @@ def load_with_rate(
         y = resample(_to_mono(data), native, target)
     else:
         y = np.stack([resample(np.ascontiguousarray(c), native, target) for c in data.T], axis=1)
-    if y.shape[0] < min_duration * target:
-        raise AudioError(
-            path, f"too short: {y.shape[0] / target:.3f} s, the minimum is {min_duration:g} s"
-        )
+    check_duration(path, y.shape[0], target, min_duration)
     return y, target
 
 
 def stream(
-    path: str | os.PathLike, sr: int = DEFAULT_SR, block_seconds: float = 30.0
+    path: str | os.PathLike,
+    sr: int = DEFAULT_SR,
+    block_seconds: float = 30.0,
+    min_duration: float = MIN_DURATION,
 ) -> Iterator[np.ndarray]:
     """Yield consecutive mono float32 blocks of about ``block_seconds`` at ``sr`` Hz.
 
     An hour-long file never sits in memory at once; resampling state carries across blocks,
-    so the concatenated blocks equal one resampled signal.
+    so the concatenated blocks equal one resampled signal. The file is checked as :func:`load`
+    checks it (truncation, non-finite samples, ``min_duration``); a problem found only at the
+    end (a truncated file) raises :class:`AudioError` after the blocks before it.
     """
     path = Path(path)
     if block_seconds <= 0:
         raise ValueError(f"block_seconds must be > 0, got {block_seconds}")
     check_file(path)
-    empty = True
-    for block in _stream_blocks(path, sr, block_seconds):
-        empty = False
-        yield block
-    if empty:
-        raise AudioError(path, "no audio samples (the file holds a header only)")
-
-
-def _stream_blocks(path: Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
-    """The blocks of :func:`stream` (libsndfile first, FFmpeg for the formats it cannot open)."""
+    notes: list[str] = []
     try:
-        f = sf.SoundFile(str(path))
+        with _decoder_notes(path, notes):
+            f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        yield from _stream_av(path, sr, block_seconds)
+        yield from _checked(path, _stream_av(path, sr, block_seconds), sr, min_duration)
         return
+    try:
+        blocks = _stream_soundfile(path, f, sr, block_seconds, notes)
+        yield from _checked(path, blocks, sr, min_duration)
+    except AudioError as err:
+        raise _with_notes(err, notes) from None
+
+
+def _checked(
+    path: Path, blocks: Iterator[np.ndarray], sr: int, min_duration: float
+) -> Iterator[np.ndarray]:
+    """Pass blocks on, holding back the first ``min_duration`` seconds until they are there."""
+    held: list[np.ndarray] | None = []
+    total = 0
+    for block in blocks:
+        total += block.shape[0]
+        if held is None:
+            yield block
+            continue
+        held.append(block)
+        if total >= min_duration * sr:
+            yield from held
+            held = None
+    check_duration(path, total, sr, min_duration)
+
+
+def _stream_soundfile(
+    path: Path, f: sf.SoundFile, sr: int, block_seconds: float, notes: list[str]
+) -> Iterator[np.ndarray]:
+    """libsndfile-backed :func:`stream`: the same chunk-size and length checks as :func:`load`."""
     with f:
+        if f.channels < 1:
+            raise AudioError(path, "no audio channels")
         native = int(f.samplerate)
+        _check_chunk_sizes(path, f)
+        expected = f.frames if f.frames > 0 else None
         resampler = (
             None
             if native == sr
             else soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
         )
         block = max(1, int(block_seconds * native))
+        decoded = 0
         while True:
-            data = f.read(block, dtype="float32", always_2d=True)
+            try:
+                with _decoder_notes(path, notes):
+                    data = f.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioError(path, f"truncated or corrupt ({err})") from None
+            decoded += data.shape[0]
             last = data.shape[0] < block
+            if last:
+                check_complete(path, decoded, expected, native)
             yield from _finish_block(path, data, resampler, last)
             if last:
                 return

@@ -8,6 +8,8 @@ network from them.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,12 +62,28 @@ def read_config(directory: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
         raise BundleError(f"{path}: missing {', '.join(missing)}")
+    bad = list(non_finite_numbers(config))
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise BundleError(f"{path}: NaN or infinite numbers at {shown}")
     labels = config["labels"]
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise BundleError(f"{path}: 'labels' must be a non-empty list of genre names")
     if len(set(labels)) != len(labels):
         raise BundleError(f"{path}: 'labels' has duplicates")
     return config
+
+
+def non_finite_numbers(value: Any, where: str = "") -> Iterator[str]:
+    """The key paths (``normalization.mean[0]``) of every NaN or infinite number in ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where or "(top level)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from non_finite_numbers(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from non_finite_numbers(item, f"{where}[{i}]")
 
 
 @dataclass
@@ -130,6 +148,8 @@ def read_bundle(directory: Path) -> BundleContents:
             f"{where}: normalization has {normalizer.mean.shape[0]} bands, the features "
             f"{features.n_features}"
         )
+    if not (normalizer.std > 0).all():
+        raise BundleError(f"{where}: normalization.std must be positive in every band")
     return BundleContents(
         directory=directory,
         config=config,

@@ -30,8 +30,8 @@ from genrenet.errors import AudioError, BundleError
 from genrenet.features import FeatureConfig
 from genrenet.files import BUNDLE_FORMAT, CONFIG_FILE, WEIGHTS_FILE
 from genrenet.inference.ensemble import Ensemble, read_ensemble_config
-from genrenet.inference.predictor import Prediction, WindowedPredictor
-from genrenet.patches import SHORT_INPUT_DEFAULT, SHORT_INPUTS, Normalizer, short_windows
+from genrenet.inference.predictor import Prediction, WindowedPredictor, WindowPlan
+from genrenet.patches import SHORT_INPUT_DEFAULT, SHORT_INPUTS, Normalizer
 from genrenet.training.config import TrainConfig
 
 __all__ = [
@@ -280,52 +280,47 @@ class Classifier(WindowedPredictor):
         self.calibration = dict(record)
         return self
 
+    def window_plan(self, hop_seconds: float | None = None, batch_size: int = 64) -> WindowPlan:
+        """Patches of the trained length every ``hop_seconds`` (default: no overlap), the last
+        one ending at the song's end; ``batch_size`` windows per network call. A clip shorter
+        than one patch (under 3 s) is made one window as :attr:`short_input` says: looped,
+        padded with silence, or given as it is to a network that takes any length."""
+        patch = self.patch_frames
+        mode = self.short_input
+        if mode == "shorter" and not getattr(self._require_trained(), "any_length", False):
+            mode = "loop"  # a network with a fixed input size takes the looped clip
+        return WindowPlan(patch, self.hop_frames(hop_seconds, patch), True, batch_size, mode)
+
     @torch.no_grad()
+    def score_logits(self, windows: np.ndarray) -> np.ndarray:
+        """The network's logits ``[n, n_genres]`` for feature windows ``[n, n_features, patch]``."""
+        network = self._require_trained()
+        batch = torch.from_numpy(self.normalizer(windows)).unsqueeze(1)
+        return network(batch).float().numpy()
+
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Calibrated genre probabilities ``softmax(logits / temperature)`` of feature windows
+        ``[n, n_features, patch]``; with an ONNX runtime set (:meth:`set_runtime`), the
+        exported graph, which holds the same softmax, scores them."""
+        scorer = getattr(self, "scorer", None)
+        if scorer is not None:
+            return scorer(self.normalizer(windows)[:, None])
+        return softmax_np(self.score_logits(windows) / self.temperature)
+
     def window_logits(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Logits of each sliding window of a feature matrix, and the window start frames.
-
-        A matrix shorter than one patch (a clip under 3 s) is made one window as
-        :attr:`short_input` says: looped, padded with silence, or given as it is to a network
-        that takes any length (see :func:`genrenet.patches.short_windows`).
-        """
-        network = self._require_trained()
-        windows, starts = self._windows(feats, hop_seconds, network)
-        out = []
-        for i in range(0, len(windows), batch_size):
-            batch = torch.from_numpy(windows[i : i + batch_size]).unsqueeze(1)
-            out.append(network(batch).float().numpy())
-        return np.concatenate(out), starts
-
-    def _windows(
-        self, feats: np.ndarray, hop_seconds: float | None, network: nn.Module
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised windows ``[n, n_features, patch_frames]`` of a feature matrix, and their
-        start frames (a sub-patch clip made one window as :attr:`short_input` says)."""
-        patch = self.patch_frames
-        hop = self.hop_frames(hop_seconds, patch)
-        mode = self.short_input
-        if mode == "shorter" and not getattr(network, "any_length", False):
-            mode = "loop"  # a network with a fixed input size takes the looped clip
-        raw, starts = short_windows(feats, patch, hop, mode)
-        return self.normalizer(raw), starts
+        """Logits of each sliding window of a feature matrix, and the window start frames
+        (what a temperature is fitted on)."""
+        plan = self.window_plan(hop_seconds, batch_size)
+        return self.score_matrix(feats, plan, self.score_logits)
 
     def window_proba(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated probabilities ``softmax(logits / temperature)`` of each sliding window of
-        a feature matrix, and the window start frames. With an ONNX runtime set
-        (:meth:`set_runtime`) the exported graph, which holds the same softmax, scores them."""
-        scorer = getattr(self, "scorer", None)
-        if scorer is None:
-            logits, starts = self.window_logits(feats, hop_seconds, batch_size)
-            return softmax_np(logits / self.temperature), starts
-        windows, starts = self._windows(feats, hop_seconds, self._require_trained())
-        out = [
-            scorer(windows[i : i + batch_size, None]) for i in range(0, len(windows), batch_size)
-        ]
-        return np.concatenate(out), starts
+        """Calibrated probabilities of each sliding window of a feature matrix, and the window
+        start frames."""
+        return self.score_matrix(feats, self.window_plan(hop_seconds, batch_size))
 
     window_scores = window_proba
 

@@ -13,9 +13,12 @@ from pathlib import Path
 __all__ = [
     "AudioError",
     "BundleError",
+    "CacheError",
     "CheckpointError",
+    "DiskFullError",
     "DownloadError",
     "GenrenetError",
+    "GenrenetWarning",
     "MissingWeightsError",
 ]
 
@@ -47,3 +50,24 @@ class DownloadError(GenrenetError, RuntimeError):
 
 class MissingWeightsError(GenrenetError, FileNotFoundError):
     """Pretrained weights that are not installed; the message says how to install them."""
+
+
+class CacheError(GenrenetError, OSError):
+    """The cache folder cannot be written; the message says where and how to use another."""
+
+
+class DiskFullError(GenrenetError, OSError):
+    """No space left while writing a file; the message names the file (nothing half-written
+    is left behind: writes are atomic)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        super().__init__(28, f"no space left on the device while writing {self.path}")
+
+    def __str__(self) -> str:
+        return self.args[1]
+
+
+class GenrenetWarning(UserWarning):
+    """Something the user should know that does not stop the run (e.g. a cache that cannot be
+    written, so results are recomputed each time); the CLI prints it as one line."""

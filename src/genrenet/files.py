@@ -10,14 +10,18 @@ user or a service account can be read by it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from genrenet.errors import DiskFullError
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -51,6 +55,16 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
+def is_disk_full(err: OSError) -> bool:
+    """Whether a write failed for want of space: ENOSPC or a quota, or NumPy's short write
+    (``"165504 requested and 25568 written"``, which carries no errno)."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return (
+        err.errno is None and re.fullmatch(r"\d+ requested and \d+ written", str(err)) is not None
+    )
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a file name; on success it
@@ -65,6 +79,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise DiskFullError(path) from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -103,6 +122,11 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(backup, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise DiskFullError(path) from err
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -88,6 +88,14 @@ def short_windows(
     return np.ascontiguousarray(feats)[None], starts
 
 
+def short_window(
+    feats: np.ndarray, patch_frames: int, mode: str = SHORT_INPUT_DEFAULT
+) -> np.ndarray:
+    """The one window ``[n_features, frames]`` of a matrix shorter than a patch, as ``mode``
+    (one of :data:`SHORT_INPUTS`) says: looped, padded with its quietest value, or as it is."""
+    return short_windows(feats, patch_frames, patch_frames, mode)[0][0]
+
+
 def random_crop(feats: np.ndarray, patch_frames: int, rng: np.random.Generator) -> np.ndarray:
     """One random ``[n_features, patch_frames]`` crop (tiled first if the track is shorter)."""
     feats = fit_length(feats, patch_frames)

@@ -28,7 +28,8 @@ FeatureKind = Enum("FeatureKind", {kind: kind for kind in FEATURE_KINDS}, type=s
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear error line and return the Exit to raise."""
+    """Print one clear error line (the message escaped: file names keep their brackets) and
+    return the Exit to raise."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -74,19 +75,21 @@ def report_skipped(skipped: list[Skipped], what: str = "skipped") -> None:
         return
     errors.print(f"[yellow]{len(skipped)} file(s) {what}:[/]", highlight=False)
     for item in skipped:
-        errors.print(f"  {item.path}: {item.reason}", highlight=False, soft_wrap=True)
+        errors.print(
+            f"  {escape(str(item.path))}: {escape(item.reason)}", highlight=False, soft_wrap=True
+        )
 
 
 def report_warnings(warnings: list[str]) -> None:
     """Print the data source's warnings."""
     for warning in warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def report_notes(notes: list[str]) -> None:
     """Print notes about how a split or a cross-validation was made."""
     for note in notes:
-        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -125,7 +128,13 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_audio_path(p)))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if (p.is_file() or p.is_symlink()) and is_audio_path(p)
+                )
+            )
         elif path.exists() or path.is_symlink():
             files.append(path)
         elif any(ch in item for ch in "*?["):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from genrenet.cli.common import (
@@ -56,7 +57,9 @@ def synth(
             )
     except ValueError as err:
         raise fail(str(err), 2) from None
-    console.print(f"wrote {len(paths)} synthetic clips ({genres} genres x {clips}) to {out}")
+    console.print(
+        f"wrote {len(paths)} synthetic clips ({genres} genres x {clips}) to {escape(str(out))}"
+    )
 
 
 def extract(
@@ -82,7 +85,7 @@ def extract(
     skipped = collection.skipped + result.failed
     index.close(skipped)
     console.print(
-        f"{len(result.ok)} of {len(paths)} tracks ready in {store.folder} "
+        f"{len(result.ok)} of {len(paths)} tracks ready in {escape(str(store.folder))} "
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
     )
     report_skipped(skipped)
@@ -106,15 +109,15 @@ def info(
     report_warnings(collection.warnings)
     with progress_bar("reading", len(collection.tracks)) as advance:
         inv = take_inventory(collection, decode=not quick, workers=workers, on_done=advance)
-    table = Table(title=f"{inv.name} ({inv.kind})")
+    table = Table(title=escape(f"{inv.name} ({inv.kind})"))
     table.add_column("genre")
     table.add_column("tracks", justify="right")
     table.add_column("minutes", justify="right")
     for label, count in inv.tracks_per_label.items():
-        table.add_row(label, str(count), f"{inv.seconds_per_label[label] / 60:.1f}")
+        table.add_row(escape(label), str(count), f"{inv.seconds_per_label[label] / 60:.1f}")
     table.add_row("[bold]total", f"[bold]{inv.n_tracks}", f"[bold]{inv.total_seconds / 60:.1f}")
     console.print(table)
-    console.print("formats: " + ", ".join(f"{k} ({v})" for k, v in inv.formats.items()))
+    console.print(escape("formats: " + ", ".join(f"{k} ({v})" for k, v in inv.formats.items())))
     console.print(
         "sample rates: " + ", ".join(f"{k} Hz ({v})" for k, v in inv.sample_rates.items())
     )
@@ -146,4 +149,4 @@ def download(
         raise fail(str(err), 2) from None
     except DownloadError as err:
         raise fail(str(err)) from None
-    console.print(f"ready: {out}")
+    console.print(f"ready: {escape(str(out))}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from genrenet.cli.common import (
@@ -68,10 +69,10 @@ class RichReporter(DemoReporter):
         console.rule(title)
 
     def line(self, text: str) -> None:
-        console.print(text)
+        console.print(escape(text))
 
     def warning(self, text: str) -> None:
-        console.print(f"[yellow]{text}[/yellow]")
+        console.print(f"[yellow]{escape(text)}[/yellow]")
 
     def table(
         self,
@@ -84,7 +85,7 @@ class RichReporter(DemoReporter):
         for name in columns:
             table.add_column(name, justify="right" if name in right else "left")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(escape(str(cell)) for cell in row))
         console.print(table)
 
     def progress(self, description: str, total: int):

@@ -129,8 +129,8 @@ def train(
             f"calibrated on {escape(cal['fitted_on'])}: temperature {cal['temperature']:.3f}, "
             f"ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} (15 bins)"
         )
-    console.print(f"augmentation: {clf.metadata.get('augment', 'none')}")
-    console.print(f"model and report written to {out}")
+    console.print(f"augmentation: {escape(str(clf.metadata.get('augment', 'none')))}")
+    console.print(f"model and report written to {escape(str(out))}")
     report_skipped(outcome.skipped)
     if outcome.skipped:
         raise typer.Exit(1)
@@ -206,7 +206,9 @@ def cross_validation(
         raise fail(str(err), 2) from None
     report_notes(result.notes)
     print_cv(result)
-    console.print(f"cv.json, cv.md, pooled confusion matrices and fold runs written to {out}")
+    console.print(
+        f"cv.json, cv.md, pooled confusion matrices and fold runs written to {escape(str(out))}"
+    )
     report_skipped(result.skipped)
     if result.skipped:
         raise typer.Exit(1)
@@ -217,7 +219,7 @@ def print_cv(result) -> None:
     settings = result.settings
     table = Table(title=f"{settings['folds']}-fold cross-validation ({settings['split']})")
     for name in ("fold", "test tracks", "track acc", "macro F1", "top-3", "segment acc"):
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for fold in result.folds:
         row = fold.row()
         table.add_row(
@@ -255,7 +257,7 @@ def grid_search(
     data: DataArg,
     grid_file: Annotated[
         Path,
-        typer.Option("--grid", help="TOML: folds, seed, [grid] value lists, [fixed] settings."),
+        typer.Option("--grid", help="TOML: folds, seed, \\[grid] value lists, \\[fixed] settings."),
     ],
     out: Annotated[
         Path, typer.Option(help="Folder: grid.json, results.csv, results.md, cells/<id>/.")
@@ -282,13 +284,13 @@ def grid_search(
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
     n_cells = len(spec.cells())
-    console.print(f"{n_cells} cells x {spec.folds} folds; results in {out}")
+    console.print(f"{n_cells} cells x {spec.folds} folds; results in {escape(str(out))}")
     done = []
 
     def cell_done(row: dict) -> None:
         done.append(row)
         console.print(
-            f"cell {len(done)}/{n_cells} {row['id']}: track accuracy "
+            f"cell {len(done)}/{n_cells} {escape(str(row['id']))}: track accuracy "
             f"{row['track_accuracy_mean']:.1%} ± {row['track_accuracy_std']:.1%}"
         )
 
@@ -307,18 +309,18 @@ def grid_search(
     table = Table(title=f"grid search, {spec.folds}-fold CV, best first")
     keys = sorted(spec.grid)
     for name in ("rank", *keys, "track acc", "macro F1", "pooled acc [95%]", "cell"):
-        table.add_column(name, justify="left" if name in (*keys, "cell") else "right")
+        table.add_column(escape(name), justify="left" if name in (*keys, "cell") else "right")
     for row in rows:
         table.add_row(
             str(row["rank"]),
-            *[str(row["params"].get(k)) for k in keys],
+            *[escape(str(row["params"].get(k))) for k in keys],
             f"{row['track_accuracy_mean']:.1%} ± {row['track_accuracy_std']:.1%}",
             f"{row['track_macro_f1_mean']:.3f} ± {row['track_macro_f1_std']:.3f}",
             _pooled_cell(row),
-            row["id"],
+            escape(str(row["id"])),
         )
     console.print(table)
-    console.print(f"results.csv and results.md written to {out}")
+    console.print(f"results.csv and results.md written to {escape(str(out))}")
 
 
 def _pooled_cell(row: dict) -> str:
@@ -335,9 +337,9 @@ def print_evaluation(result, title: str) -> None:
 
     table = Table(title=title)
     for name in SUMMARY_HEADER:
-        table.add_column(name, justify="left" if name == "metric" else "right")
+        table.add_column(escape(name), justify="left" if name == "metric" else "right")
     for row in result.summary_rows():
-        table.add_row(*row)
+        table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
 
 
@@ -383,7 +385,7 @@ def evaluate(
     console.print(f"{escape(which)}: {headline(result.track)}; ECE {result.track['ece']:.3f}")
     if out is not None:
         write_report(result, None, out)
-        console.print(f"metrics and plots written to {out}")
+        console.print(f"metrics and plots written to {escape(str(out))}")
     report_skipped(skipped)
     if skipped:
         raise typer.Exit(1)
@@ -407,7 +409,7 @@ def report(
         files = build_report(folder, out=out, data=data, cache=cache)
     except (FileNotFoundError, ValueError) as err:
         raise fail(str(err), 2) from None
-    console.print(f"report written to {files['html']} (and {files['markdown'].name})")
+    console.print(escape(f"report written to {files['html']} (and {files['markdown'].name})"))
 
 
 def models() -> None:

@@ -99,7 +99,7 @@ def embed(
     skipped = collection.skipped + result.failed
     cache_index.close(skipped)
     console.print(
-        f"{len(result.ok)} of {len(paths)} tracks embedded in {store.folder} "
+        f"{len(result.ok)} of {len(paths)} tracks embedded in {escape(str(store.folder))} "
         f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
     )
     if out is not None and result.ok:
@@ -108,7 +108,7 @@ def embed(
         ok = set(result.ok)
         tracks = [t for t in collection.tracks if t.path in ok]
         write_npz(out, store, tracks)
-        console.print(f"embeddings of {len(tracks)} tracks written to {out}")
+        console.print(f"embeddings of {len(tracks)} tracks written to {escape(str(out))}")
     report_skipped(skipped)
     if not result.ok:
         raise fail(f"{data}: no readable audio tracks found")
@@ -150,7 +150,7 @@ def predict(
     _check_output_options(as_json, as_csv, hop)
     clf = load_model_or_fail(model, Runtime(runtime).value)
     if not as_json and not as_csv:
-        errors.print(f"model: {clf.describe()}")
+        errors.print(f"model: {escape(clf.describe())}")
     options = {"top_k": top_k, "hop_seconds": hop, "timeline": timeline, "windows": windows}
 
     def run(files: list[Path]):
@@ -262,13 +262,15 @@ def _print_predictions(results) -> None:
         if r.error:
             continue
         table.add_row(
-            escape(str(r.path)), ", ".join(f"{t['label']} {t['score']:.0%}" for t in r.top)
+            escape(str(r.path)),
+            escape(", ".join(f"{t['label']} {t['score']:.0%}" for t in r.top)),
         )
         if r.timeline:
             for w in r.timeline:
                 best = w["top"][0]
                 table.add_row(
-                    f"  {w['start']:7.1f}-{w['end']:.1f} s", f"{best['label']} {best['score']:.0%}"
+                    f"  {w['start']:7.1f}-{w['end']:.1f} s",
+                    escape(f"{best['label']} {best['score']:.0%}"),
                 )
     console.print(table)
 

@@ -212,28 +212,97 @@ def split_from_file(collection: Collection, path: Path) -> Split:
         raise ValueError(
             f"{path}: not a split method ({', '.join(SPLIT_METHODS)}) and no such split file"
         )
+    pairs = _read_json_split(path) if path.suffix.lower() == ".json" else _read_csv_split(path)
     assignment: dict[str, str] = {}
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text())
-        for part in ("train", "valid", "test"):
-            for track_id in data.get(part, []):
-                assignment[str(track_id)] = part
-    else:
-        with open(path, newline="") as fh:
-            for row in csv.reader(fh):
-                if len(row) >= 2 and row[1].strip() in ("train", "valid", "test"):
-                    assignment[row[0].strip()] = row[1].strip()
+    for track_id, part, where in pairs:
+        if assignment.get(track_id, part) != part:
+            raise ValueError(
+                f"{path}: {track_id} is in both {assignment[track_id]} and {part} ({where})"
+            )
+        assignment[track_id] = part
     if not assignment:
         raise ValueError(f"{path}: no train/valid/test assignments found")
     parts: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    used: set[str] = set()
+    unassigned: list[str] = []
     for i, track in enumerate(collection.tracks):
-        part = assignment.get(track.source_id or "") or assignment.get(str(track.path))
-        if part:
-            parts[part].append(i)
+        for key in (track.source_id or "", str(track.path)):
+            if key in assignment:
+                parts[assignment[key]].append(i)
+                used.add(key)
+                break
+        else:
+            unassigned.append(track.source_id or str(track.path))
     if not parts["train"] or not parts["test"]:
         raise ValueError(f"{path}: matches no train or no test track of {collection.name}")
     split = Split(parts["train"], parts["valid"], parts["test"], f"file:{path.name}")
+    unknown = [track_id for track_id in assignment if track_id not in used]
+    if unknown:
+        split.notes.append(
+            f"{path.name}: {len(unknown)} id(s) match no track of {collection.name} and are "
+            f"ignored: {_some(unknown)}"
+        )
+    if unassigned:
+        split.notes.append(
+            f"{path.name}: {len(unassigned)} track(s) of {collection.name} are in no part and "
+            f"are left out: {_some(unassigned)}"
+        )
     if not split.valid:
         split.train, split.valid = carve(collection, split.train, 0.1, 0, grouped=False)
         split.notes.append("the split file has no validation part; validating on a tenth of train")
     return split
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    """The first ``n`` names, and how many more."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def _read_json_split(path: Path) -> list[tuple[str, str, str]]:
+    """``(id, part, where)`` from ``{"train": [ids], "valid": [...], "test": [...]}``; every
+    problem (invalid JSON, a list, an unknown part, an id that is not a string) named."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f'{path}: expected an object {{"train": [ids], "valid": [ids], "test": [ids]}}, '
+            f"got a JSON {type(data).__name__}"
+        )
+    unknown = sorted(set(data) - {"train", "valid", "test"})
+    if unknown:
+        raise ValueError(f"{path}: unknown part(s) {unknown}; use train, valid and test")
+    pairs = []
+    for part in ("train", "valid", "test"):
+        ids = data.get(part, [])
+        if not isinstance(ids, list):
+            raise ValueError(f"{path}: {part} must be a list of track ids, got {ids!r:.60}")
+        for i, track_id in enumerate(ids):
+            if not isinstance(track_id, str):
+                raise ValueError(f"{path}: {part}[{i}] must be a track id string, got {track_id!r}")
+            pairs.append((track_id, part, f"{part}[{i}]"))
+    return pairs
+
+
+def _read_csv_split(path: Path) -> list[tuple[str, str, str]]:
+    """``(id, part, where)`` from ``id,split`` rows (a header row is allowed)."""
+    pairs = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for line, row in enumerate(csv.reader(fh), start=1):
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                part = row[1].strip().lower() if len(row) >= 2 else ""
+                if part not in ("train", "valid", "test"):
+                    if line == 1:
+                        continue  # a header
+                    raise ValueError(
+                        f"{path} line {line}: expected id,split with split train, valid or "
+                        f"test, got {','.join(row)!r:.80}"
+                    )
+                pairs.append((row[0].strip(), part, f"line {line}"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
+    return pairs

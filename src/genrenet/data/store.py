@@ -21,8 +21,9 @@ import numpy as np
 from genrenet import audio
 from genrenet.data.tracks import Skipped
 from genrenet.data.variants import WaveformVariant
+from genrenet.errors import CacheError, DiskFullError
 from genrenet.features.config import FeatureConfig
-from genrenet.files import CONFIG_FILE, atomic_path, write_json
+from genrenet.files import CONFIG_FILE, atomic_path, is_disk_full, write_json
 
 
 def default_cache_dir() -> Path:
@@ -32,6 +33,15 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "genrenet"
+
+
+def cache_unwritable(folder: Path, err: OSError) -> str:
+    """One line saying that the cache cannot be written, where, why, and how to move it."""
+    reason = "no space left on the device" if is_disk_full(err) else (err.strerror or str(err))
+    return (
+        f"the cache {folder} cannot be written ({reason}); set GENRENET_CACHE to a writable "
+        "folder (or pass --cache) to keep results between runs"
+    )
 
 
 def file_identity(path: Path) -> str:
@@ -100,7 +110,7 @@ class FeatureStore:
         """Decode ``path``, apply ``variant`` if given (seeded by path and variant id), and
         compute its full-length features ``[n_features, frames]`` (no caching)."""
         sr = self.config.sample_rate
-        y = audio.load(path, sr=sr, min_duration=self.config.n_fft / sr)
+        y = audio.load(path, sr=sr)  # audio.MIN_DURATION, as every command
         if variant is not None:
             y = np.ascontiguousarray(variant.apply(y, sr, seed=variant.seed_for(path)))
         import torch
@@ -117,6 +127,14 @@ class FeatureStore:
         entry = self.entry_path(Path(path), variant)
         self._write_manifest()
         return save_entry(entry, feats)
+
+    def check_writable(self) -> None:
+        """Raise CacheError (one message for the whole run, not one per file) when the store's
+        folder cannot be written."""
+        try:
+            write_json(self.folder / CONFIG_FILE, self.config.to_dict())
+        except OSError as err:
+            raise CacheError(cache_unwritable(self.folder, err)) from None
 
     def _write_manifest(self) -> None:
         """Record the settings beside the entries so a person can tell the folders apart."""
@@ -137,6 +155,8 @@ class FeatureStore:
         """
         report = ExtractionReport()
         todo = split_cached(paths, self.entry_path, report, on_done)
+        if todo:
+            self.check_writable()
         if todo and self._frontend is None:
             from genrenet.features.frontends import frontend
 
@@ -156,6 +176,8 @@ class FeatureStore:
             self.put(path, self.compute(path))
         except audio.AudioError as err:
             return err.reason
+        except DiskFullError:
+            raise  # the disk, not the file: one message for the whole run
         except OSError as err:
             return f"cannot be read or cached ({err.strerror or err})"
         return None
@@ -212,6 +234,8 @@ class FeatureStore:
             self.put(path, self.compute(path, variant), variant)
         except audio.AudioError as err:
             return err.reason
+        except DiskFullError:
+            raise
         except OSError as err:
             return f"cannot be read or cached ({err.strerror or err})"
         except Exception as err:  # noqa: BLE001 - librosa raises its own types; we name them
@@ -250,18 +274,64 @@ class FeatureStore:
 
 
 def read_entry(entry: Path, mmap: bool = False) -> np.ndarray | None:
-    """A cached matrix, or None when absent; a corrupt entry is removed so it is recomputed."""
+    """A cached matrix, or None when absent; a corrupt entry is removed, with a warning, so it
+    is recomputed."""
     if not entry.exists():
         return None
     try:
         matrix = np.load(entry, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError, EOFError):
-        entry.unlink(missing_ok=True)
-        return None
-    if matrix.ndim != 2 or matrix.dtype != np.float32:
-        entry.unlink(missing_ok=True)
+        problem = None if matrix.ndim == 2 and matrix.dtype == np.float32 else "wrong shape"
+        if problem is None and not mmap and not np.isfinite(matrix).all():
+            problem = "NaN or infinite values"
+    except (OSError, ValueError, EOFError) as err:
+        problem = str(err) or type(err).__name__
+    if problem is not None:
+        _discard(entry, problem)
         return None
     return matrix
+
+
+def entry_valid(entry: Path, source: Path | None = None) -> bool:
+    """Whether ``entry`` holds a well-formed float32 matrix of the right size (its header read,
+    not its data); a damaged entry is removed, with a warning, and counts as absent."""
+    if not entry.exists():
+        return False
+    try:
+        with open(entry, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+        size = entry.stat().st_size
+        if len(shape) != 2 or dtype != np.float32:
+            problem = "not a float32 feature matrix"
+        elif size != offset + shape[0] * shape[1] * 4:
+            problem = f"{size} bytes where the header promises {offset + shape[0] * shape[1] * 4}"
+        else:
+            return True
+    except (OSError, ValueError, EOFError) as err:
+        problem = str(err) or type(err).__name__
+    _discard(entry, problem, source)
+    return False
+
+
+def _discard(entry: Path, problem: str, source: Path | None = None) -> None:
+    """Remove a damaged cache entry and say so (it is then recomputed)."""
+    import warnings
+
+    from genrenet.errors import GenrenetWarning
+
+    entry.unlink(missing_ok=True)
+    of = f" (features of {source})" if source is not None else ""
+    warnings.warn(
+        f"damaged cache entry {entry}{of} removed and recomputed: {problem[:200]}",
+        GenrenetWarning,
+        stacklevel=3,
+    )
 
 
 def save_entry(entry: Path, matrix: np.ndarray) -> Path:
@@ -307,7 +377,7 @@ def split_cached(
     for path in map(Path, paths):
         try:
             audio.check_file(path)
-            exists = entry_path(path).exists()
+            exists = entry_valid(entry_path(path), path)
         except audio.AudioError as err:
             report.failed.append(Skipped(path, err.reason))
             notify(on_done, path, "failed")

@@ -195,11 +195,37 @@ def _check_names(path: Path, names: list[str]) -> None:
         )
 
 
+def _check_types(path: Path, params: dict[str, Any]) -> None:
+    """Refuse a value whose type differs from the setting's default, naming the setting."""
+    from dataclasses import MISSING
+
+    from genrenet.training.config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    for key, value in params.items():
+        default = defaults.get(key)
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int | float):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok, kind = (
+                number and (isinstance(value, float) <= isinstance(default, float)),
+                ("a number" if isinstance(default, float) else "an integer"),
+            )
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{path}: {key} must be {kind}, got {value!r}")
+
+
 def _check_cell(path: Path, spec: GridSpec, cell: GridCell) -> None:
     """Build the cell's Classifier and check its architecture options, without training."""
     from genrenet.models.registry import arch_options
 
     where = f"{path}: cell {cell.varied or cell.params}"
+    _check_types(path, cell.params)
     kwargs = cell.params.get("model_kwargs", {})
     if not isinstance(kwargs, dict):
         raise ValueError(f"{where}: model_kwargs must be a table, got {kwargs!r}")

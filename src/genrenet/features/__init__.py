@@ -10,7 +10,15 @@ from typing import Any
 
 from genrenet.features.config import FEATURE_KINDS, FeatureConfig
 
-_FRONTEND_NAMES = ("LogMel", "MFCC", "compute", "compute_stream", "frontend", "power_to_db")
+_FRONTEND_NAMES = (
+    "LogMel",
+    "MFCC",
+    "compute",
+    "compute_stream",
+    "frontend",
+    "power_to_db",
+    "stream_features",
+)
 
 __all__ = ["FEATURE_KINDS", "FeatureConfig", *_FRONTEND_NAMES]
 

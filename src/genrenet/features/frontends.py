@@ -7,7 +7,7 @@ extraction, training, prediction and an exported graph.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -89,8 +89,19 @@ class FrontEnd(nn.Module):
         self.config = config or FeatureConfig.of_kind(self.default_kind)
         self.power = PowerMel(self.config)
 
-    def finish(self, power: torch.Tensor) -> torch.Tensor:
-        """Features from the mel power ``[batch, n_mels, frames]``."""
+    @property
+    def needs_peak(self) -> bool:
+        """Whether :meth:`finish` depends on the whole clip's peak (log-mel's ``top_db`` floor):
+        then a stream is finished chunk by chunk only once the peak is known."""
+        return False
+
+    def peak_db(self, power: torch.Tensor) -> float:
+        """The clip's peak in dB, as :func:`power_to_db` takes it (for chunk-wise finishing)."""
+        return float(10.0 * torch.log10(torch.clamp(power, min=AMIN)).amax())
+
+    def finish(self, power: torch.Tensor, peak: float | None = None) -> torch.Tensor:
+        """Features from the mel power ``[batch, n_mels, frames]``; ``peak`` (dB) is the whole
+        clip's when ``power`` is one chunk of it (see :attr:`needs_peak`)."""
         raise NotImplementedError
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -102,8 +113,12 @@ class LogMel(FrontEnd):
     """Log-mel dB, as ``librosa.power_to_db(melspectrogram(...), ref=1.0, top_db=...)``, with
     the ``top_db`` floor taken per clip."""
 
-    def finish(self, power: torch.Tensor) -> torch.Tensor:
-        return power_to_db(power, self.config.top_db)
+    @property
+    def needs_peak(self) -> bool:
+        return self.config.top_db is not None
+
+    def finish(self, power: torch.Tensor, peak: float | None = None) -> torch.Tensor:
+        return power_to_db(power, self.config.top_db, peak=peak)
 
 
 class MFCC(FrontEnd):
@@ -116,8 +131,12 @@ class MFCC(FrontEnd):
         dct = dct_matrix(self.config.n_mfcc, self.config.n_mels)
         self.register_buffer("dct", torch.from_numpy(dct), persistent=False)
 
-    def finish(self, power: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(self.dct, power_to_db(power, self.config.top_db))
+    @property
+    def needs_peak(self) -> bool:
+        return self.config.top_db is not None
+
+    def finish(self, power: torch.Tensor, peak: float | None = None) -> torch.Tensor:
+        return torch.matmul(self.dct, power_to_db(power, self.config.top_db, peak=peak))
 
 
 class MusicnnMel(FrontEnd):
@@ -132,7 +151,7 @@ class MusicnnMel(FrontEnd):
 
     default_kind = "musicnn"
 
-    def finish(self, power: torch.Tensor) -> torch.Tensor:
+    def finish(self, power: torch.Tensor, peak: float | None = None) -> torch.Tensor:
         return musicnn_compress(power)
 
 
@@ -146,14 +165,25 @@ def musicnn_compress(power: torch.Tensor) -> torch.Tensor:
     return torch.log10(rounded * 10000 + 1)
 
 
+AMIN = 1e-10
+"""Smallest power :func:`power_to_db` takes the logarithm of."""
+
+
 def power_to_db(
-    power: torch.Tensor, top_db: float | None = 80.0, amin: float = 1e-10
+    power: torch.Tensor,
+    top_db: float | None = 80.0,
+    amin: float = AMIN,
+    peak: float | None = None,
 ) -> torch.Tensor:
-    """``10 log10(max(power, amin))`` with each clip floored at its peak minus ``top_db``."""
+    """``10 log10(max(power, amin))`` with each clip floored at its peak minus ``top_db``
+    (``peak`` in dB when ``power`` is one chunk of a longer clip)."""
     db = 10.0 * torch.log10(torch.clamp(power, min=amin))
     if top_db is not None:
-        peak = db.amax(dim=(-2, -1), keepdim=True)
-        db = torch.maximum(db, peak - top_db)
+        if peak is None:
+            top = db.amax(dim=(-2, -1), keepdim=True)
+        else:
+            top = torch.tensor(peak, dtype=db.dtype)
+        db = torch.maximum(db, top - top_db)
     return db
 
 
@@ -187,26 +217,79 @@ def compute_stream(
     """Features of a signal given as consecutive blocks (e.g. :func:`genrenet.audio.stream`).
 
     Equal to :func:`compute` on the concatenated signal, while holding only one block of audio
-    at a time: an hour of music needs the mel matrix in memory, not the waveform. Pass the
-    ``module`` from :func:`frontend` to reuse its filter bank across many files.
+    at a time: an hour of music needs the mel matrix in memory, not the waveform (to hold
+    neither, use :func:`stream_features`). Pass the ``module`` from :func:`frontend` to reuse its
+    filter bank across many files.
     """
     config = config or (module.config if module is not None else FeatureConfig())
     module = module if module is not None else frontend(config)
+    chunks = list(stream_power(blocks, module))
+    return module.finish(torch.cat(chunks, dim=-1))[0].numpy()
+
+
+@torch.no_grad()
+def stream_power(blocks: Iterable[np.ndarray], module: FrontEnd) -> Iterator[torch.Tensor]:
+    """Mel power ``[1, n_mels, frames]`` of consecutive signal blocks, chunk by chunk: the
+    frames of the centred STFT of the whole signal, in order."""
+    config = module.config
     n_fft, hop = config.n_fft, config.hop_length
     buffer = np.zeros(n_fft // 2, dtype=np.float32)  # the centred STFT's zero padding
-    chunks: list[torch.Tensor] = []
+    produced = False
 
-    def take_frames(buf: np.ndarray) -> np.ndarray:
+    def take_frames(buf: np.ndarray) -> tuple[np.ndarray, torch.Tensor | None]:
         if len(buf) < n_fft:
-            return buf
+            return buf, None
         n_frames = (len(buf) - n_fft) // hop + 1
         used = buf[: (n_frames - 1) * hop + n_fft]
-        chunks.append(module.power(torch.from_numpy(np.ascontiguousarray(used)), center=False))
-        return buf[n_frames * hop :]
+        power = module.power(torch.from_numpy(np.ascontiguousarray(used)), center=False)
+        return buf[n_frames * hop :], power
 
     for block in blocks:
-        buffer = take_frames(np.concatenate([buffer, np.asarray(block, dtype=np.float32)]))
-    take_frames(np.concatenate([buffer, np.zeros(n_fft // 2, dtype=np.float32)]))
-    if not chunks:
+        buffer, power = take_frames(np.concatenate([buffer, np.asarray(block, dtype=np.float32)]))
+        if power is not None:
+            produced = True
+            yield power
+    _, power = take_frames(np.concatenate([buffer, np.zeros(n_fft // 2, dtype=np.float32)]))
+    if power is not None:
+        yield power
+    elif not produced:
         raise ValueError("signal too short for one analysis frame")
-    return module.finish(torch.cat(chunks, dim=-1))[0].numpy()
+
+
+PEAK_BUFFER_FRAMES = 1 << 15
+"""Mel frames :func:`stream_features` holds while looking for a clip's peak (about 25 min of
+log-mel at 22050 Hz / hop 512, 16 MB): a longer song is read twice instead."""
+
+
+@torch.no_grad()
+def stream_features(
+    open_blocks: Callable[[], Iterable[np.ndarray]],
+    module: FrontEnd,
+    buffer_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Features ``[n_features, frames]`` of a signal, chunk by chunk, in bounded memory.
+
+    The chunks put together equal :func:`compute_stream`. ``open_blocks()`` gives the signal's
+    blocks (e.g. ``lambda: audio.stream(path)``). A front end whose output depends on the whole
+    clip's peak (:attr:`FrontEnd.needs_peak`) holds up to ``buffer_frames`` of mel power while
+    finding it (default :data:`PEAK_BUFFER_FRAMES`); a longer signal is opened a second time
+    once the peak is known.
+    """
+    buffer_frames = PEAK_BUFFER_FRAMES if buffer_frames is None else buffer_frames
+    if not module.needs_peak:
+        for power in stream_power(open_blocks(), module):
+            yield module.finish(power)[0].numpy()
+        return
+    held: list[torch.Tensor] | None = []
+    n_held = 0
+    peak = -np.inf
+    for power in stream_power(open_blocks(), module):
+        peak = max(peak, module.peak_db(power))
+        if held is not None:
+            held.append(power)
+            n_held += power.shape[-1]
+            if n_held > buffer_frames:
+                held = None  # too long to hold: read it again once the peak is known
+    chunks = held if held is not None else stream_power(open_blocks(), module)
+    for power in chunks:
+        yield module.finish(power, peak)[0].numpy()

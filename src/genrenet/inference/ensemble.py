@@ -55,6 +55,8 @@ class Ensemble(WindowedPredictor):
     same genre labels in the same order), optionally re-calibrated by a temperature on the log
     of the mean (``softmax(log p / T)``)."""
 
+    streams = False  # members may have different front ends: whole feature matrices per file
+
     def __init__(
         self,
         members: Sequence[Any],

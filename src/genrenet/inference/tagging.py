@@ -11,9 +11,8 @@ import numpy as np
 import torch
 
 from genrenet.features import FeatureConfig
-from genrenet.inference.predictor import WindowedPredictor
+from genrenet.inference.predictor import WindowedPredictor, WindowPlan
 from genrenet.models.musicnn import CPU_PATCHES, PATCH_FRAMES, TAGGERS, Musicnn, MusicnnVGG
-from genrenet.patches import fit_length, windows_at
 from genrenet.pretrained.labels import TAGS
 
 ARCHITECTURES = ("musicnn", "vgg")
@@ -56,18 +55,22 @@ class Tagger(WindowedPredictor):
         """3 s: one 187-frame patch."""
         return PATCH_FRAMES * self.feature_config.hop_length / self.feature_config.sample_rate
 
+    def window_plan(self, hop_seconds: float | None = None) -> WindowPlan:
+        """3 s patches every ``hop_seconds`` (default: no overlap) while a whole patch fits,
+        as the original: the incomplete tail is dropped."""
+        hop = self.hop_frames(hop_seconds, PATCH_FRAMES)
+        return WindowPlan(PATCH_FRAMES, hop, end_aligned=False, batch=CPU_PATCHES)
+
     @torch.no_grad()
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Tag probabilities ``[n, 50]`` of patches ``[n, 96 bands, 187 frames]``."""
+        return torch.sigmoid(self.network(torch.from_numpy(windows).transpose(1, 2))).numpy()
+
     def taggram(
         self, feats: np.ndarray, hop_seconds: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tag probabilities of each patch ``[n_patches, 50]`` and the patch start frames."""
-        feats = fit_length(feats, PATCH_FRAMES)
-        starts = patch_starts(
-            feats.shape[-1], PATCH_FRAMES, self.hop_frames(hop_seconds, PATCH_FRAMES)
-        )
-        patches = torch.from_numpy(windows_at(feats, PATCH_FRAMES, starts)).transpose(1, 2)
-        out = [torch.sigmoid(self.network(part)) for part in patches.split(CPU_PATCHES)]
-        return torch.cat(out).numpy(), starts
+        return self.score_matrix(feats, self.window_plan(hop_seconds))
 
     window_scores = taggram
     tag_files = WindowedPredictor.predict_files

@@ -28,6 +28,7 @@ from genrenet.data.store import (
     split_cached,
 )
 from genrenet.data.tracks import Skipped
+from genrenet.errors import DiskFullError
 from genrenet.features import FeatureConfig
 from genrenet.files import atomic_path
 
@@ -119,6 +120,7 @@ class EmbeddingStore:
         report = ExtractionReport()
         todo = split_cached(paths, self.entry_path, report, on_done)
         if todo:
+            self.features.check_writable()  # one CacheError, not one failure per file
             self.network()  # once, before worker threads start
         for path, error in run_parallel(self._extract_one, todo, workers):
             if error is None:
@@ -133,6 +135,8 @@ class EmbeddingStore:
             self.load(path)
         except audio.AudioError as err:
             return err.reason
+        except DiskFullError:
+            raise  # the disk, not the file: one message for the whole run
         except (OSError, ValueError) as err:
             return f"cannot be embedded or cached ({err})"
         return None

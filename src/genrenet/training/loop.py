@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from genrenet.patches import Normalizer, normalizer_for, random_crop, sliding_windows
+from genrenet.training.checkpoints import AtomicCheckpointIO, LastEveryEpoch, resume_from
 from genrenet.training.config import TrainConfig
 from genrenet.training.history import best_epoch, load_history, merge_history
 
@@ -270,10 +271,11 @@ def fit_model(
     valid_loader = DataLoader(valid_ds, batch_size=max(64, config.batch_size))
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", save_last=True
+        dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min"
     )
     callbacks = [
         checkpoint,
+        LastEveryEpoch(ckpt_dir),
         L.pytorch.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=config.patience),
         L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"),
     ]
@@ -299,10 +301,11 @@ def fit_model(
         log_every_n_steps=1,
         deterministic="warn",
         num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
     )
-    last = ckpt_dir / "last.ckpt"
+    last = resume_from(ckpt_dir) if resume else None
     metrics_csv = out_dir / "logs" / "metrics.csv"
-    resuming = resume and last.exists()
+    resuming = last is not None
     earlier_rows = load_history(metrics_csv) if resuming and metrics_csv.exists() else []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -314,7 +317,7 @@ def fit_model(
             module,
             train_loader,
             valid_loader,
-            ckpt_path=str(last) if resume and last.exists() else None,
+            ckpt_path=str(last) if resuming else None,
         )
     if trainer.global_rank > 0:
         # A rank started by torchrun or SLURM runs the whole command: only rank 0 goes on to
