@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from genrenet.cli.common import console, errors, fail, progress_bar, report_skipped
+from genrenet.data.inputs import NotFound
 from genrenet.data.tracks import Skipped
 
 LOCAL_CHUNK = 256
@@ -103,10 +104,12 @@ def run_batch(job: BatchJob, output: BatchOutput, verb: str, done_word: str, sho
     if not output.as_json and not output.as_csv:
         _report_failed(failed)
     total = (written if writer is not None else len(kept)) + already[0]
+    # a path that does not exist is a usage error (README); a bad file found in a folder is not
+    code = 2 if any(isinstance(item, NotFound) for item in missing) else 1
     if failed and len(failed) == total:
-        raise fail(f"no file could be {done_word}")
+        raise fail(f"no file could be {done_word}", code)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(code)
 
 
 def _inputs(job: BatchJob) -> Iterator[Path | Skipped]:

@@ -5,6 +5,7 @@ never has to sit in a list or on a command line."""
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import os
 from collections.abc import Iterable, Iterator
@@ -13,9 +14,14 @@ from pathlib import Path
 from genrenet.data.tracks import Skipped, is_audio_path
 
 
-def walk_audio(folder: Path) -> Iterator[Path]:
+class NotFound(Skipped):
+    """An input the user named that does not exist (a usage error, unlike a bad file)."""
+
+
+def walk_audio(folder: Path) -> Iterator[Path | Skipped]:
     """Audio files under ``folder``, depth first, each folder's entries in name order; streamed
-    (one folder listed at a time, never the whole tree)."""
+    (one folder listed at a time, never the whole tree). An entry that cannot be looked at (a
+    symbolic link loop, no permission) comes as a :class:`Skipped` with the reason."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
@@ -24,12 +30,22 @@ def walk_audio(folder: Path) -> Iterator[Path]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=True):
-            subfolders.append(entry.path)
-        elif is_audio_path(Path(entry.name)) and entry.is_file(follow_symlinks=True):
-            yield Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=True):
+                subfolders.append(entry.path)
+            elif is_audio_path(Path(entry.name)) and entry.is_file(follow_symlinks=True):
+                yield Path(entry.path)
+        except OSError as err:
+            yield Skipped(Path(entry.path), os_reason(err))
     for sub in subfolders:
         yield from walk_audio(Path(sub))
+
+
+def os_reason(err: OSError) -> str:
+    """The reason in words for an entry the file system will not let us look at."""
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop (the link points back to itself)"
+    return f"cannot be read ({err.strerror or err})"
 
 
 def read_list(list_file: Path) -> Iterator[str]:
@@ -82,9 +98,9 @@ def iter_inputs(inputs: Iterable[str], list_file: Path | None = None) -> Iterato
                 if Path(match).is_file():
                     yield Path(match)
             if not found:
-                yield Skipped(path, "the pattern matches no file")
+                yield NotFound(path, "the pattern matches no file")
         else:
-            yield Skipped(path, "file not found")
+            yield NotFound(path, "file not found")
     if list_file is not None:
         for entry in read_list(list_file):
             path = Path(entry)

@@ -14,6 +14,7 @@ Tensors here are ``[batch, frames, mels]`` (the original's time-as-height layout
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -26,6 +27,9 @@ from genrenet.models.base import GenreModel, check_choice, check_dropout, stem_c
 TF_BN_EPSILON = 1e-3
 #: TensorFlow's max pooling starts from the lowest float and ignores NaN.
 _LOWEST = torch.finfo(torch.float32).min
+LOUDEST_INPUT = math.log10(10000 * 65504.0 + 1)
+"""musicnn's input for the loudest mel power float16 holds (65504): where louder music overflows
+float16 to inf, the genre classifier reads this instead (the tagger keeps the original's inf)."""
 
 N_MELS = 96
 PATCH_FRAMES = 187
@@ -411,4 +415,8 @@ class MusicnnGenre(GenreModel):
         return self
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        # A window loud enough to overflow musicnn's float16 mel power holds inf: read as the
+        # loudest finite input, so the embedding (and the genre) stays finite, here and in an
+        # exported graph alike.
+        x = torch.where(torch.isinf(x) | torch.isnan(x), torch.full_like(x, LOUDEST_INPUT), x)
         return self.backbone.embedding(x[:, 0].transpose(1, 2), self.embedding)
