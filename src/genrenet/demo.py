@@ -28,7 +28,7 @@ DEMO_TRAINING = {
     "batch_size": 32,
     "crops_per_track": 4,
     "lr": 2e-3,
-    "patience": 4,
+    "patience": 8,
 }
 """Training settings of ``genrenet demo``: sized to finish in about 3 minutes on 2 CPU cores."""
 
@@ -126,7 +126,7 @@ def run_demo(
     genres: int = 8,
     clips: int = 40,
     seconds: float = 10.0,
-    epochs: int = 12,
+    epochs: int = 15,
     max_minutes: float | None = None,
     seed: int = 0,
     workers: int = 2,

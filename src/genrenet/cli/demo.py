@@ -31,7 +31,7 @@ def demo(
     genres: Annotated[int, typer.Option(help="Synthetic genres.")] = 8,
     clips: ClipsOpt = 40,
     seconds: SecondsOpt = 10.0,
-    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 12,
+    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 15,
     max_minutes: Annotated[
         float | None,
         typer.Option(
