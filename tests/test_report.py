@@ -382,3 +382,55 @@ def test_grid_report_lists_all_cells_and_uses_best_and_worst(trained, tmp_path) 
     assert "grid values: model" in section(page, "about")
     for path in files.values():
         assert path.is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# how a run ended
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_run_bounded_by_epochs_records_it_and_the_report_raises_no_alarm(
+    trained, run_report
+) -> None:
+    _, run, _ = trained
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["training"]["stopped_by"] == "max_epochs"
+    assert config["training"]["epochs_run"] == 2
+    assert "CUT SHORT" not in run_report[1]
+
+
+def test_a_run_cut_short_by_its_time_limit_says_so_first(trained, tmp_path) -> None:
+    data, _, cache = trained
+    clf = Classifier(
+        model="lenet5",
+        crop_seconds=1.0,
+        max_epochs=50,
+        batch_size=8,
+        crops_per_track=2,
+        max_minutes=1e-6,
+    )
+    clf.fit(data, out_dir=tmp_path / "run", cache=cache, progress=False)
+    assert clf.metadata["stopped_by"] == "max_minutes"
+    assert clf.metadata["epochs_run"] < 50
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["training"]["stopped_by"] == "max_minutes"
+
+    page = build_report(tmp_path / "run", cache=cache)["html"].read_text()
+    lead = page.split("<nav>")[0]
+    assert "CUT SHORT by its time limit (--max-minutes 1e-06)" in lead
+    assert "of at most 50 epochs" in lead
+
+    # a cross-validation names the folds that were cut short, before anything else
+    cv = make_crossval(tmp_path / "run", tmp_path / "cv", [0.5, 0.6], data)
+    lead = build_report(cv, cache=cache)["html"].read_text().split("<nav>")[0]
+    assert "Training of fold 1 was CUT SHORT" in lead and "fold 2" in lead
+
+
+def test_a_report_of_one_fold_reads(trained, tmp_path) -> None:
+    data, run, cache = trained
+    cv = make_crossval(run, tmp_path / "cv", [0.8], data)
+    files = build_report(cv, cache=cache)
+    page = files["html"].read_text()
+    assert "Best fold: fold 1 (80.0% track accuracy)." in section(page, "results")
+    assert "worst fold" not in section(page, "results")
+    assert section(page, "curves").count("<img ") == 1

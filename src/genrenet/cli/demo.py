@@ -32,8 +32,14 @@ def demo(
     genres: Annotated[int, typer.Option(help="Synthetic genres.")] = 8,
     clips: ClipsOpt = 40,
     seconds: SecondsOpt = 10.0,
-    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 40,
-    max_minutes: Annotated[float, typer.Option(help="Training time limit.")] = 2.0,
+    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 15,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop training after this many minutes (default: no limit, the demo is bounded "
+            "by epochs; a run cut short says so)."
+        ),
+    ] = None,
     seed: SeedOpt = DEFAULT_SEED,
     workers: WorkersOpt = DEFAULT_WORKERS,
     yours: Annotated[

@@ -121,6 +121,12 @@ def train(
     except ValueError as err:
         raise fail(str(err), 2) from None
     report_notes(outcome.split.notes)
+    if clf.metadata.get("stopped_by") == "max_minutes":
+        console.print(
+            f"[yellow]training was cut short by --max-minutes {max_minutes:g} after "
+            f"{clf.metadata.get('epochs_run')} epochs (of at most {epochs}); the run folder "
+            "records it[/yellow]"
+        )
     print_evaluation(outcome.evaluation, f"held-out test tracks ({outcome.split.method} split)")
     console.print(f"test: {headline(outcome.evaluation.track)}; {outcome.split.method} split")
     if clf.calibration:

@@ -243,6 +243,7 @@ def train_on_split(
             [],
             None,
             0,
+            stopped_by="head_fit",
         )
     else:
         if getattr(network, "probes_before_fine_tuning", False):
@@ -274,6 +275,7 @@ def train_on_split(
         },
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "stopped_by": result.stopped_by,
         "augment": augment.describe(),
     }
     if head_fit is not None:

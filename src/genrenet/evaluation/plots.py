@@ -63,6 +63,34 @@ def _percent_axis(ax: Any, axis: str = "y") -> None:
     target.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
 
 
+def _fraction_limits(ax: Any, values: np.ndarray, min_span: float = 0.2) -> None:
+    """Y limits for accuracies: at least ``min_span`` wide, inside [0, 1] (plus a margin), so a
+    single value or a flat curve gets readable, distinct percentage ticks."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        ax.set_ylim(0.0, 1.0)
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max((min_span - (hi - lo)) / 2, 0.05 * (hi - lo), 0.02)
+    lo, hi = lo - pad, hi + pad
+    if lo < 0:
+        lo, hi = 0.0, min(1.0, hi - lo)
+    if hi > 1:
+        lo, hi = max(0.0, lo - (hi - 1)), 1.0
+    ax.set_ylim(lo - 0.02, hi + 0.02)
+
+
+def _value_limits(ax: Any, values: np.ndarray) -> None:
+    """Y limits for losses: a margin of 10% of the range, or of the value when the curve is flat
+    (one epoch), so ticks stay distinct."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max(0.1 * (hi - lo), 0.1 * max(abs(lo), abs(hi)), 1e-3)
+    ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+
+
 def _level_name(metrics: Mapping[str, Any]) -> str:
     """'per track' / 'per segment' from an optional ``level`` key, else ''."""
     level = metrics.get("level")
@@ -87,8 +115,8 @@ def plot_confusion_matrix(
         raise ValueError(f"confusion must be a square matrix, got shape {counts.shape}")
     if counts.shape[0] != n:
         raise ValueError(f"confusion is {counts.shape[0]}x{counts.shape[0]} but {n} labels given")
-    if n < 2 or np.any(counts < 0) or not np.all(np.isfinite(counts)):
-        raise ValueError("confusion needs >= 2 classes of finite, non-negative counts")
+    if n < 1 or np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError("confusion needs >= 1 class of finite, non-negative counts")
     row_sums = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
     total = counts.sum()
@@ -168,6 +196,7 @@ def plot_training_curves(history: Iterable[Mapping[str, Any]], path: str | Path)
     if not any(np.any(np.isfinite(v)) for v in series.values()):
         raise ValueError(f"history has none of {list(HISTORY_KEYS)} (or *_epoch) with values")
     best = best_epoch(rows)
+    from matplotlib.ticker import MaxNLocator
 
     fig = new_figure(11.5, 4.4)
     axes = fig.subplots(1, 2)
@@ -223,9 +252,18 @@ def plot_training_curves(history: Iterable[Mapping[str, Any]], path: str | Path)
         ax.set_ylabel(ylabel)
         ax.set_title("Loss" if what == "loss" else "Accuracy")
         ax.grid(alpha=0.3)
-        if len(epochs) > 1:
-            ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        # Whole epochs on the x axis, half an epoch of margin: one epoch is one centred point,
+        # not a point on an axis scaled by 1e-17.
+        ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs, [str(int(e)) for e in epochs])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        shown = np.concatenate([series[f"{split}_{what}"] for split in ("train", "val")])
+        if what == "acc":
+            _fraction_limits(ax, shown)
+        else:
+            _value_limits(ax, shown)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=9)
     fig.suptitle("Training curves", fontsize=13)
@@ -258,6 +296,10 @@ def plot_per_genre_accuracy(
     ax.barh(rows[above], recall[above], color=_BLUE, height=0.7, label="genre at/above overall")
     ax.barh(rows[~above], recall[~above], color=_LIGHT, height=0.7, label="genre below overall")
     for i, (r, s) in enumerate(zip(recall, support, strict=True)):
+        if s == 0:  # a genre the model knows but the evaluated tracks do not hold
+            ax.text(0.01, i, "no tracks of this genre", va="center", ha="left", fontsize=9,
+                    color="#777777", style="italic")  # fmt: skip
+            continue
         inside = r > 0.3
         ax.text(
             r - 0.01 if inside else r + 0.01,

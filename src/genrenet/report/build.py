@@ -374,6 +374,7 @@ def build_report(
 
     lead = [
         f"genrenet report of the {KIND_NAMES[plan.kind]} in {folder.resolve()}.",
+        *plan.cautions,
         synthetic_note(root),
     ]
     written["html"] = atomic_write(

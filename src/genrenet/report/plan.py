@@ -48,6 +48,8 @@ class ReportPlan:
     model_source: str = ""
     settings: list[tuple[str, str]] = field(default_factory=list)
     data_hint: str | None = None
+    cautions: list[str] = field(default_factory=list)
+    """What a reader must know before the figures (a run cut short by its time limit)."""
 
 
 def _fold_name(cv: CrossValFolder, i: int) -> str:
@@ -232,6 +234,7 @@ def plan_report(path: str | Path) -> ReportPlan:
     folder = Path(path)
     kind = detect_kind(folder)
     name = folder.resolve().name
+    runs: list[tuple[str, RunFolder]] = []
     if kind == "run":
         run = read_run(folder)
         plan = ReportPlan(kind, folder, f"Training run: {name}")
@@ -251,13 +254,33 @@ def plan_report(path: str | Path) -> ReportPlan:
         plan.model_source = "the run's model"
     elif kind == "cv":
         plan = ReportPlan(kind, folder, f"Cross-validation: {name}")
-        _plan_crossval(read_crossval(folder), plan)
+        cv = read_crossval(folder)
+        _plan_crossval(cv, plan)
+        runs = [(_fold_name(cv, i), r) for i, r in enumerate(cv.runs) if r is not None]
     else:
         plan = ReportPlan(kind, folder, f"Grid search: {name}")
         _plan_grid(read_grid(folder), plan)
     if plan.model_run is not None:
         plan.settings = _run_settings(plan.model_run) + plan.settings
+    plan.cautions = _cut_short_notes(runs or plan.curves)
     return plan
+
+
+def _cut_short_notes(runs: list[tuple[str, RunFolder]]) -> list[str]:
+    """One sentence per run whose training the time limit (``--max-minutes``) cut short."""
+    notes = []
+    for label, run in runs:
+        training = (run.config or {}).get("training") or {}
+        if training.get("stopped_by") != "max_minutes":
+            continue
+        cfg = training.get("config") or {}
+        notes.append(
+            f"Training of {label} was CUT SHORT by its time limit (--max-minutes "
+            f"{cfg.get('max_minutes', '?')}) after {training.get('epochs_run', '?')} of at most "
+            f"{cfg.get('max_epochs', '?')} epochs, before early stopping: its figures depend on "
+            "how fast the machine was and understate what the model can reach."
+        )
+    return notes
 
 
 def resolve_data(

@@ -179,6 +179,9 @@ class TrainResult:
     history: list[dict[str, float]]
     best_epoch: int | None
     epochs_run: int
+    stopped_by: str = "max_epochs"
+    """Why training ended: ``max_epochs``, ``early_stopping``, ``max_minutes`` (cut short by
+    the time limit), ``interrupted``, or ``head_fit`` (a head fitted without epochs)."""
 
 
 class _NoAdverts(logging.Filter):
@@ -337,7 +340,32 @@ def fit_model(
     if not epochs:
         logged = [float(row["epoch"]) for row in history if row.get("epoch") not in (None, "")]
         epochs = 1 + int(max(logged, default=-1))
-    return TrainResult(model, normalizer, history, best_epoch(history) if history else None, epochs)
+    return TrainResult(
+        model,
+        normalizer,
+        history,
+        best_epoch(history) if history else None,
+        epochs,
+        stop_reason(trainer, config),
+    )
+
+
+def stop_reason(trainer: L.Trainer, config: TrainConfig) -> str:
+    """Why ``trainer.fit`` returned: the epoch count, early stopping, the time limit, or an
+    interruption (Ctrl-C)."""
+    from lightning.pytorch.callbacks import Timer
+
+    if trainer.interrupted:
+        return "interrupted"
+    early = trainer.early_stopping_callback
+    if early is not None and early.stopped_epoch > 0:
+        return "early_stopping"
+    timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
+    if config.max_minutes is not None and trainer.current_epoch < config.max_epochs:
+        remaining = [t.time_remaining() for t in timers]
+        if any(r is not None and r <= 0 for r in remaining):
+            return "max_minutes"
+    return "max_epochs"
 
 
 def _prepend_rows(metrics_csv: Path, earlier: list[dict[str, str]]) -> None:
