@@ -4,7 +4,6 @@ installs it, instead of a traceback."""
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from genrenet.cli.common import fail
@@ -51,4 +50,4 @@ class ExtrasGroup(TyperGroup):
                 raise
             command = ctx.invoked_subcommand or "this command"
             message = f"{command} needs {err.name}, which is not installed: {hint}"
-            raise fail(escape(message), 2) from None
+            raise fail(message, 2) from None

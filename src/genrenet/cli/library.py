@@ -64,7 +64,7 @@ def _need_mutagen() -> None:
     try:
         import mutagen  # noqa: F401
     except ImportError:
-        message = escape("genrenet retag needs mutagen: pip install 'genrenet[beets]'")
+        message = "genrenet retag needs mutagen: pip install 'genrenet[beets]'"
         raise fail(message, 2) from None
 
 

@@ -87,7 +87,7 @@ def serve(
     """Serve a model over HTTP: a JSON API (/v1/predict, /v1/tag, /v1/models, /docs) and a page."""
     missing = [m for m in SERVE_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        raise fail(escape(f"genrenet serve needs {', '.join(missing)}: {SERVE_EXTRA}"), 2)
+        raise fail(f"genrenet serve needs {', '.join(missing)}: {SERVE_EXTRA}", 2)
     import uvicorn
 
     from genrenet.errors import GenrenetError
@@ -109,12 +109,12 @@ def serve(
         )
         settings.read_token()
     except (ValueError, GenrenetError) as err:
-        raise fail(escape(str(err)), 2) from None
+        raise fail(str(err), 2) from None
     _check_port_free(host, port)
     try:
         loaded = LoadedModels.load(model, tagger)  # fails here, clearly, before listening
     except (GenrenetError, ValueError) as err:
-        raise fail(escape(str(err)), 2) from None
+        raise fail(str(err), 2) from None
     errors.print(f"model: {escape(loaded.classifier.describe())}", highlight=False)
     if loaded.tagger is not None:
         errors.print(f"tagger: {loaded.tagger.model_name}", highlight=False)

@@ -53,9 +53,9 @@ class LastEveryEpoch(L.pytorch.callbacks.Checkpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         last = self.folder / LAST
-        if last.exists():
+        if trainer.is_global_zero and last.exists():  # under DDP only rank 0 owns the files
             os.replace(last, self.folder / PREVIOUS)
-        trainer.save_checkpoint(last)
+        trainer.save_checkpoint(last)  # every rank calls it; rank 0 writes
 
 
 def readable(path: Path) -> str | None:
