@@ -26,7 +26,7 @@ from genrenet.bundle import (
     resolve_bundle_dir,
     write_bundle,
 )
-from genrenet.errors import AudioError, BundleError
+from genrenet.errors import BundleError
 from genrenet.features import FeatureConfig
 from genrenet.files import BUNDLE_FORMAT, CONFIG_FILE, WEIGHTS_FILE
 from genrenet.inference.ensemble import Ensemble, read_ensemble_config
@@ -354,26 +354,6 @@ class Classifier(WindowedPredictor):
     def window_seconds(self) -> float:
         """Length of one model input patch."""
         return self.train_config.crop_seconds
-
-    def predict_proba(
-        self, paths: Sequence[str | Path], hop_seconds: float | None = None
-    ) -> np.ndarray:
-        """``[n_files, n_genres]`` probabilities; a file that cannot be read raises AudioError."""
-        rows = []
-        for pred in self.predict_files(paths, top_k=1, hop_seconds=hop_seconds):
-            if pred.error is not None:
-                raise AudioError(pred.path, pred.error)
-            rows.append(pred.proba)
-        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
-
-    def predict(
-        self, paths: Sequence[str | Path] | str | Path, hop_seconds: float | None = None
-    ) -> list[str]:
-        """The most likely genre of each file."""
-        if isinstance(paths, str | Path):
-            paths = [paths]
-        proba = self.predict_proba(list(paths), hop_seconds)
-        return [self.labels[i] for i in proba.argmax(axis=1)]
 
     def evaluate(
         self, data: str | Path, cache: Path | None = None, workers: int = 2, progress: bool = False

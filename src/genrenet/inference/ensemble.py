@@ -168,28 +168,6 @@ class Ensemble(WindowedPredictor):
 
     window_scores = window_proba
 
-    def predict_proba(
-        self, paths: Sequence[str | Path], hop_seconds: float | None = None
-    ) -> np.ndarray:
-        """``[n_files, n_genres]`` probabilities; a file that cannot be read raises an error."""
-        from genrenet.errors import AudioError
-
-        rows = []
-        for pred in self.predict_files(paths, top_k=1, hop_seconds=hop_seconds):
-            if pred.error is not None:
-                raise AudioError(pred.path, pred.error)
-            rows.append(pred.proba)
-        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
-
-    def predict(
-        self, paths: Sequence[str | Path] | str | Path, hop_seconds: float | None = None
-    ) -> list[str]:
-        """The most likely genre of each file."""
-        if isinstance(paths, str | Path):
-            paths = [paths]
-        proba = self.predict_proba(list(paths), hop_seconds)
-        return [self.labels[i] for i in proba.argmax(axis=1)]
-
     def describe(self) -> str:
         """One line: where the ensemble came from and what its members are."""
         parts = ", ".join(
