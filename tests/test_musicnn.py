@@ -432,3 +432,58 @@ def test_environment_has_no_tensorflow_dependency() -> None:
     import genrenet.models.musicnn  # noqa: F401
 
     assert "tensorflow" not in sys.modules and "musicnn" not in sys.modules
+
+
+class _FakeStore:
+    """Window embeddings by path, as an :class:`EmbeddingStore` hands them out."""
+
+    def __init__(self, windows: dict[Path, np.ndarray]) -> None:
+        self.windows = windows
+
+    def load(self, path: Path) -> np.ndarray:
+        return self.windows[path]
+
+
+def test_near_constant_features_do_not_blow_up_the_folded_head() -> None:
+    """A feature fixed up to float32 rounding (std 1e-12, as dead musicnn units are) gets zero
+    weight instead of a 1e12 one, and the head predicts as scikit-learn's scaler + logistic
+    regression fitted on the other features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from genrenet.pretrained.embeddings import LAYOUT
+    from genrenet.training.transfer import fit_head
+
+    rng = np.random.default_rng(0)
+    start, end = LAYOUT["penultimate"]
+    centres = rng.normal(0, 1, (3, end - start))
+    windows, labels = {}, []
+    for i in range(30):
+        label = i % 3
+        emb = np.zeros((4, 1706), np.float32)
+        emb[:, start:end] = centres[label] + rng.normal(0, 1.5, (4, end - start))
+        emb[:, start] = 2.4e-6 + rng.normal(0, 1e-12, 4)  # dead unit: constant up to rounding
+        emb[:, start + 1] = 0.0  # exactly constant
+        windows[Path(f"t{i}.wav")] = emb
+        labels.append(label)
+    paths = list(windows)
+    network = MusicnnGenre(3, embedding="penultimate", head="logreg", pretrained=False).eval()
+    fit_head(
+        network, _FakeStore(windows), (paths, np.array(labels)), ([], np.zeros(0)), 3, grid=(1.0,)
+    )
+
+    weights = [m.weight for m in network.head.modules() if isinstance(m, torch.nn.Linear)]
+    w = weights[0].detach().numpy()
+    assert np.abs(w).max() < 1e3
+    assert np.all(w[:, :2] == 0)
+
+    x = np.concatenate([windows[p][:, start:end] for p in paths])
+    y = np.repeat(labels, 4)
+    assert 0 < x[:, 0].std() < 1e-11  # near-constant, not exactly constant, in float32
+    reference = make_pipeline(
+        StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=0)
+    ).fit(x[:, 2:].astype(np.float64), y)
+    with torch.no_grad():
+        proba = torch.softmax(network.head(torch.from_numpy(x)), dim=1).numpy()
+    assert np.allclose(proba, reference.predict_proba(x[:, 2:].astype(np.float64)), atol=1e-4)

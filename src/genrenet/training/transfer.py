@@ -23,6 +23,8 @@ from genrenet.pretrained.embeddings import EmbeddingStore, select
 #: Regularisation tried on the validation tracks: C for logreg/svm, alpha for the MLP.
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+#: A feature whose training spread is at most this fraction of its own magnitude is constant.
+CONSTANT_RTOL = 1e-3
 
 
 @dataclass
@@ -63,12 +65,10 @@ def fit_head(
     ``class_weight="balanced"`` weighs each genre's windows inversely to their number (rare
     genres count as much as common ones); ``grid`` replaces the regularisation values tried
     (one value: no choice, e.g. refitting a chosen setting on train + valid)."""
-    from sklearn.preprocessing import StandardScaler
-
     kind = network.embedding
     head = "logreg" if network.head_kind == "dense" else network.head_kind
     x, y, _ = window_embeddings(store, *train, kind)
-    scaler = StandardScaler().fit(x)
+    scaler = Standardiser.fit(x)
     xs = scaler.transform(x)
     has_valid = len(valid[0]) > 0
     if has_valid:
@@ -93,8 +93,50 @@ def fit_head(
         if best is None or key > best[0]:
             best = (key, value, layers)
     _, chosen, layers = best
-    _write_head(network, layers, scaler.mean_, scaler.scale_)
+    _write_head(network, layers, scaler.mean, scaler.scale, scaler.constant)
     return HeadFit(head, chosen, candidates)
+
+
+@dataclass
+class Standardiser:
+    """Per-feature standardisation (as scikit-learn's ``StandardScaler``) that treats
+    numerically constant features as constant.
+
+    Many musicnn embedding units are dead: on the training windows their value is fixed up to
+    float32 rounding (e.g. ``2.4e-6`` with a standard deviation of ``1e-12``, a few ulps).
+    ``StandardScaler`` only treats an exactly zero deviation as constant, so such a feature is
+    divided by ``1e-12``, its rounding noise becomes a unit-variance input, and folding the
+    scale into the head gives weights of ``1e12``: predictions then move by whole percents
+    with rounding differences between ONNX Runtime and PyTorch or between BLAS builds.
+
+    The floor is relative to each feature's own magnitude (root mean square), because rounding
+    error is: a feature is constant when its standard deviation is at most
+    :data:`CONSTANT_RTOL` (``1e-3``, about 8,000 float32 ulps) times its RMS, i.e. when its
+    whole spread is within a few thousand roundings of its value. A relative floor rather than
+    a fraction of the median deviation, since most pooled musicnn units are dead (the median
+    deviation is itself ~1e-10); on the bundled model's MSD pools (train + valid + excerpts)
+    the live units have relative deviations above 0.1 and the dead ones below 1e-3, so the
+    floor sits in a wide gap. Constant
+    features are centred and multiplied by zero: they are zero for the fit (which then gives
+    them zero weight under L2) and get zero weight in the folded layer."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    constant: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, rtol: float = CONSTANT_RTOL) -> Standardiser:
+        x = np.asarray(x, np.float64)
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        rms = np.sqrt(np.mean(x**2, axis=0))
+        constant = std <= rtol * rms
+        return cls(mean, np.where(constant, 1.0, std), constant)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        xs = (np.asarray(x, np.float64) - self.mean) / self.scale
+        xs[:, self.constant] = 0.0
+        return xs
 
 
 def _fit_one(
@@ -183,14 +225,18 @@ def _write_head(
     layers: list[tuple[np.ndarray, np.ndarray]],
     mean: np.ndarray,
     scale: np.ndarray,
+    constant: np.ndarray | None = None,
 ) -> None:
     """Copy the fitted layers into the network's head, folding the standardisation into the
-    first: ``W (x - mean) / scale + b = (W / scale) x + (b - W mean / scale)``."""
+    first: ``W (x - mean) / scale + b = (W / scale) x + (b - W mean / scale)``; features marked
+    ``constant`` (see :class:`Standardiser`) get zero weight."""
     linears = [m for m in network.head.modules() if isinstance(m, nn.Linear)]
     if len(linears) != len(layers):
         raise ValueError(f"head has {len(linears)} linear layers, the fit {len(layers)}")
     (w0, b0), rest = layers[0], layers[1:]
     w0 = w0 / scale[None, :]
+    if constant is not None:
+        w0 = np.where(constant[None, :], 0.0, w0)
     b0 = b0 - w0 @ mean
     with torch.no_grad():
         for linear, (w, b) in zip(linears, [(w0, b0), *rest], strict=True):
