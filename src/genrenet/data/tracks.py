@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 AUDIO_EXTENSIONS = frozenset(
@@ -69,6 +69,10 @@ class Collection:
     kind: str = "folders"
     root: Path | None = None
     """Where the collection was opened from (a folder or a manifest), when known."""
+
+    def with_tracks(self, tracks: list[Track]) -> Collection:
+        """The same source (name, skipped files, warnings, kind, root) with only ``tracks``."""
+        return replace(self, tracks=list(tracks))
 
     @property
     def source(self) -> str:

@@ -36,14 +36,7 @@ def held_out_tracks(collection: Collection, part: str) -> Collection:
             "or GTZAN's filtered split); give such a collection, or --part all for one whose "
             "tracks none of the members saw"
         )
-    return Collection(
-        collection.name,
-        tracks,
-        collection.skipped,
-        collection.warnings,
-        collection.kind,
-        collection.root,
-    )
+    return collection.with_tracks(tracks)
 
 
 def fit_ensemble(

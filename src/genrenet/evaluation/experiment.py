@@ -103,14 +103,7 @@ def load_tracks(
     failed = {s.path for s in report.failed}
     tracks = [t for t in collection.tracks if t.path not in failed]
     matrices = [store.load(t.path, mmap=True) for t in tracks]
-    usable = Collection(
-        collection.name,
-        tracks,
-        collection.skipped,
-        collection.warnings,
-        collection.kind,
-        collection.root,
-    )
+    usable = collection.with_tracks(tracks)
     return LoadedTracks(usable, matrices, list(collection.skipped) + report.failed, store, workers)
 
 
@@ -411,14 +404,7 @@ def load_model_tracks(
     ]
     skipped = {s.path: s for part in loaded for s in part.skipped}
     return LoadedTracks(
-        Collection(
-            collection.name,
-            tracks,
-            collection.skipped,
-            collection.warnings,
-            collection.kind,
-            collection.root,
-        ),
+        collection.with_tracks(tracks),
         matrices,
         list(skipped.values()),
         None,
