@@ -20,8 +20,13 @@ For each model, on 3 s log-mel patches (128 bands x 130 frames) at batch 32:
 Features are random matrices of 10 s tracks: speed does not depend on what the music is.
 On a busy machine the spinning threads of the default policy lose most: compare the columns.
 
+``--device cuda`` measures on a GPU instead, in this process: the ceiling on the GPU (plain and
+channels-last, TF32 off as PyTorch's default for convolutions leaves it on: both shown), the
+CPU ceiling of the same machine beside it (the baseline, same run), and a real ``fit_model``
+epoch with ``accelerator="gpu"`` against the GPU ceiling.
+
     .venv/bin/python benchmarks/train.py [--models cnn64,resnet,cnn_rnn,fcn5] [--tracks 32]
-                                         [--epochs 2] [--steps 4] [--compile]
+                                         [--epochs 2] [--steps 4] [--compile] [--device cuda]
 """
 
 from __future__ import annotations
@@ -64,16 +69,24 @@ def _time_steps(step, steps: int) -> float:
     return statistics.median(times)
 
 
-def ceiling(name: str, steps: int, channels_last: bool = False, compiled: bool = False) -> float:
-    """Patches per second of forward + backward + Adam step on one ready batch."""
+def ceiling(
+    name: str,
+    steps: int,
+    channels_last: bool = False,
+    compiled: bool = False,
+    device: str = "cpu",
+) -> float:
+    """Patches per second of forward + backward + Adam step on one ready batch on ``device``
+    (a GPU step is timed to its end: the device is synchronised after each)."""
     import torch
 
     from genrenet.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(name, N_CLASSES, N_MELS).train()
-    x = torch.randn(BATCH, 1, N_MELS, PATCH_FRAMES)
-    y = torch.randint(0, N_CLASSES, (BATCH,))
+    model = build_model(name, N_CLASSES, N_MELS).train().to(device)
+    x = torch.randn(BATCH, 1, N_MELS, PATCH_FRAMES, device=device)
+    y = torch.randint(0, N_CLASSES, (BATCH,), device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -85,6 +98,7 @@ def ceiling(name: str, steps: int, channels_last: bool = False, compiled: bool =
         optimizer.zero_grad(set_to_none=True)
         loss_fn(forward(x), y).backward()
         optimizer.step()
+        sync()
 
     return BATCH / _time_steps(step, steps)
 
@@ -100,7 +114,9 @@ def fake_tracks(n: int, seed: int):
     return matrices, (np.arange(n) % N_CLASSES).astype(np.int64)
 
 
-def real_epoch(name: str, tracks: int, epochs: int, crops: int) -> dict[str, float]:
+def real_epoch(
+    name: str, tracks: int, epochs: int, crops: int, accelerator: str = "auto"
+) -> dict[str, float]:
     """Seconds per epoch of ``fit_model``, training patches and validation windows per epoch."""
     from genrenet.models import build_model
     from genrenet.training.config import TrainConfig
@@ -112,7 +128,11 @@ def real_epoch(name: str, tracks: int, epochs: int, crops: int) -> dict[str, flo
     for n_epochs in (1, 1 + epochs):
         # patience above the epoch count: early stopping must not end the timed run
         config = TrainConfig(
-            model=name, max_epochs=n_epochs, patience=n_epochs + 1, crops_per_track=crops
+            model=name,
+            max_epochs=n_epochs,
+            patience=n_epochs + 1,
+            crops_per_track=crops,
+            accelerator=accelerator,
         )
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -217,6 +237,61 @@ def run_worker(kind: str, name: str, args: argparse.Namespace) -> dict:
     return worker_result(run_measured(cmd, env).check(f"{kind} worker for {name}").stdout)
 
 
+def gpu_main(args: argparse.Namespace) -> None:
+    """The ``--device cuda`` figures: GPU ceilings, the CPU ceiling beside them, a real epoch."""
+    import torch
+
+    import genrenet  # noqa: F401 - the OpenMP setting genrenet runs with, for the CPU column
+    from genrenet.devices import describe_device, resolve_device
+
+    device = resolve_device(args.device)
+    print(load_note(1.0))
+    print(
+        f"{describe_device(device)}, torch {torch.__version__}; CPU: {torch.get_num_threads()} "
+        f"threads; {BATCH} patches of {N_MELS} x {PATCH_FRAMES} per step; real epochs: "
+        f"{args.tracks} tracks x {args.crops} crops"
+    )
+    rows = []
+    for name in args.models.split(","):
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        fp32 = ceiling(name, args.steps, device=str(device))
+        torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+        tf32 = ceiling(name, args.steps, device=str(device))
+        last = ceiling(name, args.steps, channels_last=True, device=str(device))
+        cpu = ceiling(name, max(2, args.steps // 2))
+        real = real_epoch(name, args.tracks, args.epochs, args.crops, accelerator="gpu")
+        speed = real["patches"] / real["epoch"]
+        rows.append(
+            [
+                name,
+                f"{fp32:.0f}",
+                f"{tf32:.0f}",
+                f"{last:.0f}",
+                f"{cpu:.1f}",
+                f"{tf32 / cpu:.0f}x",
+                f"{speed:.0f}",
+                f"{speed / tf32:.0%}",
+                f"{real['epoch']:.2f}",
+            ]
+        )
+        print(f"  {name} done", flush=True)
+    print(f"\npatches per second, training at batch {BATCH} (ceiling: ready tensors on the device)")
+    headers = [
+        "model",
+        "GPU fp32",
+        "GPU tf32",
+        "GPU channels-last",
+        "CPU (same machine)",
+        "GPU / CPU",
+        "real GPU epoch",
+        "real / ceiling",
+        "epoch s",
+    ]
+    print(format_table(headers, rows))
+    print(f"\n{load_note(1.0)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="cnn64,resnet,cnn_rnn,fcn5")
@@ -227,10 +302,16 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time torch.compile'd ceilings (slow start)"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (the default figures) or cuda / cuda:N (GPU figures)"
+    )
     parser.add_argument("--worker", choices=("default", "genrenet"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.device != "cpu":
+        gpu_main(args)
         return
     print(load_note(1.0))
     print(

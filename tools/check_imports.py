@@ -22,7 +22,7 @@ PACKAGE = "genrenet"
 
 #: Lowest first. A module's layer is the first entry that is its name or a prefix of it.
 LAYERS: list[tuple[str, ...]] = [
-    ("genrenet", "genrenet.errors", "genrenet.files"),
+    ("genrenet", "genrenet.errors", "genrenet.files", "genrenet.devices"),
     ("genrenet.audio",),
     ("genrenet.features",),
     ("genrenet.data",),

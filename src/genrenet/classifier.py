@@ -95,6 +95,7 @@ class Classifier(WindowedPredictor):
         devices: int = _DEFAULTS.devices,
         num_nodes: int = _DEFAULTS.num_nodes,
         strategy: str = _DEFAULTS.strategy,
+        accelerator: str = _DEFAULTS.accelerator,
     ) -> None:
         self.model = model
         self.features = features
@@ -117,6 +118,7 @@ class Classifier(WindowedPredictor):
         self.devices = devices
         self.num_nodes = num_nodes
         self.strategy = strategy
+        self.accelerator = accelerator
         self.labels: list[str] = []
         self.network: nn.Module | None = None
         self.normalizer: Normalizer | None = None
@@ -125,6 +127,8 @@ class Classifier(WindowedPredictor):
         self.temperature: float = 1.0
         self.calibration: dict[str, Any] | None = None
         self.short_input: str = SHORT_INPUT_DEFAULT
+        self.device: torch.device = torch.device("cpu")
+        """Where the network scores windows (:meth:`to`); features stay on the CPU."""
         self._resolved: tuple[tuple, FeatureConfig, TrainConfig] | None = None
 
     # -- settings ---------------------------------------------------------------------------
@@ -223,7 +227,7 @@ class Classifier(WindowedPredictor):
         """Take a trained network, its normaliser and its genre labels as this classifier's own
         (what :meth:`fit` and :meth:`load` do once they have them)."""
         self.labels = list(labels)
-        self.network = network.eval()
+        self.network = network.eval().to(self.device)
         self.normalizer = normalizer
         self.history = list(history or [])
         self.metadata = dict(metadata or {})
@@ -291,21 +295,51 @@ class Classifier(WindowedPredictor):
             mode = "loop"  # a network with a fixed input size takes the looped clip
         return WindowPlan(patch, self.hop_frames(hop_seconds, patch), True, batch_size, mode)
 
+    def to(self, device: str | torch.device = "cpu") -> Classifier:
+        """Run the network (and the softmax with its temperature) on ``device`` ("cpu",
+        "cuda", "cuda:N", "auto": see :func:`genrenet.devices.resolve_device`); features are
+        still computed on the CPU and scores come back as NumPy arrays. A CUDA device that is
+        not visible is a :class:`~genrenet.devices.DeviceError`. With an ONNX runtime set, its
+        session moves instead (onnxruntime's CUDA provider, or a DeviceError)."""
+        from genrenet.devices import resolve_device
+
+        self.device = resolve_device(device)
+        scorer = getattr(self, "scorer", None)
+        if scorer is not None:
+            from genrenet.inference.runtime import OnnxScorer
+
+            self.scorer = OnnxScorer(scorer.path, chunk=scorer.chunk, device=self.device)
+        elif self.network is not None:
+            self.network.to(self.device)
+        return self
+
     @torch.no_grad()
-    def score_logits(self, windows: np.ndarray) -> np.ndarray:
-        """The network's logits ``[n, n_genres]`` for feature windows ``[n, n_features, patch]``."""
+    def _device_logits(self, windows: np.ndarray) -> torch.Tensor:
+        """Logits ``[n, n_genres]`` (float32, on :attr:`device`) of feature windows; on a GPU
+        in full float32 (:func:`genrenet.devices.exact_fp32`)."""
+        from genrenet.devices import exact_fp32
+
         network = self._require_trained()
         batch = torch.from_numpy(self.normalizer(windows)).unsqueeze(1)
-        return network(batch).float().numpy()
+        with exact_fp32(self.device):
+            return network(batch.to(self.device, non_blocking=True)).float()
+
+    def score_logits(self, windows: np.ndarray) -> np.ndarray:
+        """The network's logits ``[n, n_genres]`` for feature windows ``[n, n_features, patch]``."""
+        return self._device_logits(windows).cpu().numpy()
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """Calibrated genre probabilities ``softmax(logits / temperature)`` of feature windows
         ``[n, n_features, patch]``; with an ONNX runtime set (:meth:`set_runtime`), the
-        exported graph, which holds the same softmax, scores them."""
+        exported graph, which holds the same softmax, scores them. On a GPU the softmax runs
+        there too, and only the probabilities come back."""
         scorer = getattr(self, "scorer", None)
         if scorer is not None:
             return scorer(self.normalizer(windows)[:, None])
-        return softmax_np(self.score_logits(windows) / self.temperature)
+        if self.device.type == "cpu":
+            return softmax_np(self.score_logits(windows) / self.temperature)
+        logits = self._device_logits(windows)
+        return torch.softmax(logits / self.temperature, dim=1).cpu().numpy()
 
     def window_logits(
         self, feats: np.ndarray, hop_seconds: float | None = None, batch_size: int = 64
@@ -428,9 +462,13 @@ class Classifier(WindowedPredictor):
             )
         self.runtime = runtime
         self.scorer = None
-        if runtime != "torch":
-            path = cached_graph(self, self.content_key(), runtime, cache_dir)
-            self.scorer = OnnxScorer(path, chunk=getattr(self.network, "cpu_chunk", 8))
+        if runtime == "torch":
+            self.network.to(self.device)
+            return self
+        path = cached_graph(self, self.content_key(), runtime, cache_dir)
+        chunk = getattr(self.network, "cpu_chunk", 8)
+        self.scorer = OnnxScorer(path, chunk=chunk, device=self.device)
+        self.network.to("cpu")  # the graph scores the windows; the network is not used
         return self
 
     def export(self, path: str | Path, input: str = "waveform", int8: bool = False) -> Path:
@@ -444,7 +482,11 @@ class Classifier(WindowedPredictor):
 
     @classmethod
     def load(
-        cls, directory: str | Path, runtime: str = "torch", cache_dir: Path | None = None
+        cls,
+        directory: str | Path,
+        runtime: str = "torch",
+        cache_dir: Path | None = None,
+        device: str | torch.device = "cpu",
     ) -> Classifier | Ensemble:
         """Rebuild a saved classifier, checking that the weights fit the config exactly.
 
@@ -452,14 +494,19 @@ class Classifier(WindowedPredictor):
         genrenet (:data:`BUNDLED_MODELS`, e.g. ``"gtzan-musicnn"``). A saved ensemble loads
         as an :class:`~genrenet.inference.ensemble.Ensemble` (same prediction methods). Raises
         :class:`~genrenet.errors.BundleError` naming the file and the problem. ``runtime``
-        chooses what scores the windows (:meth:`set_runtime`).
+        chooses what scores the windows (:meth:`set_runtime`), ``device`` where the network
+        runs (:meth:`to`: "cpu", the default, "cuda", "cuda:N" or "auto"; a CUDA device that
+        is not visible is a :class:`~genrenet.devices.DeviceError`).
         """
+        from genrenet.devices import resolve_device
+
+        target = resolve_device(device)  # checked before any weight is read
         path, bundled = locate_bundle(directory)
         ensemble_config = read_ensemble_config(resolve_bundle_dir(path))
         if ensemble_config is not None:
             ensemble = Ensemble.load(resolve_bundle_dir(path), cls.load, ensemble_config)
             ensemble.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
-            return ensemble
+            return ensemble.to(target)
         contents = read_bundle(path)
         clf = cls(
             model=contents.architecture,
@@ -489,7 +536,10 @@ class Classifier(WindowedPredictor):
             ) from None
         clf.short_input = short_input
         clf.source = f"{directory} (bundled with genrenet)" if bundled else str(path)
-        return clf.set_runtime(runtime, cache_dir) if runtime != "torch" else clf
+        if runtime == "torch":
+            return clf.to(target)
+        clf.device = target  # the ONNX session starts there; the graph is exported on the CPU
+        return clf.set_runtime(runtime, cache_dir)
 
     def describe(self) -> str:
         """One line saying which model this is: where it came from, architecture, genres."""
@@ -502,4 +552,5 @@ class Classifier(WindowedPredictor):
             f"{source}: {arch}{f' ({extra})' if extra else ''} on {self.feature_config.kind} "
             f"features, {len(self.labels)} genres"
             + (f", runtime {runtime}" if runtime != "torch" else "")
+            + (f", on {self.device}" if self.device.type != "cpu" else "")
         )

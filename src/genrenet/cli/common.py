@@ -44,16 +44,17 @@ def open_or_fail(data: Path) -> Collection:
         raise fail(str(err), 2) from None
 
 
-def load_model_or_fail(model_dir: Path | str, runtime: str = "torch"):
-    """Load a saved classifier (folder or bundled name) to run on ``runtime``, turning any
-    problem (a missing onnxruntime included) into one clear message (exit 2)."""
+def load_model_or_fail(model_dir: Path | str, runtime: str = "torch", device: str = "cpu"):
+    """Load a saved classifier (folder or bundled name) to run on ``runtime`` and ``device``,
+    turning any problem (a missing onnxruntime or GPU included) into one clear message
+    (exit 2)."""
     from genrenet.classifier import BundleError, Classifier
     from genrenet.errors import GenrenetError
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
     from genrenet.pretrained.tf_checkpoint import CheckpointError
 
     try:
-        return Classifier.load(model_dir, runtime=runtime)
+        return Classifier.load(model_dir, runtime=runtime, device=device)
     except (BundleError, MissingWeightsError, CheckpointError, GenrenetError) as err:
         raise fail(str(err), 2) from None
 
@@ -147,6 +148,17 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
     return files, missing
 
 
+def device_or_fail(device: str | None) -> str:
+    """A ``--device`` value checked now (see :func:`genrenet.devices.resolve_device`): a
+    misspelt name or a GPU that is not visible is one clear message (exit 2)."""
+    from genrenet.devices import DeviceError, resolve_device
+
+    try:
+        return str(resolve_device(device))
+    except DeviceError as err:
+        raise fail(str(err), 2) from None
+
+
 # Options of several commands.
 DataArg = Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")]
 WorkersOpt = Annotated[int, typer.Option(help="Parallel workers.")]
@@ -174,6 +186,7 @@ DEFAULT_AUGMENT = "none"
 DEFAULT_DEVICES = _TRAIN.devices
 DEFAULT_NUM_NODES = _TRAIN.num_nodes
 DEFAULT_STRATEGY = _TRAIN.strategy
+DEFAULT_ACCELERATOR = _TRAIN.accelerator
 
 ModelOpt = Annotated[str, typer.Option(help="Architecture (see `genrenet models`).")]
 FeaturesOpt = Annotated[
@@ -233,6 +246,16 @@ StrategyOpt = Annotated[
     ),
 ]
 
+Accelerator = Enum("Accelerator", {name: name for name in ("auto", "cpu", "gpu")}, type=str)
+"""Where training runs: :data:`genrenet.devices.ACCELERATORS`."""
+AcceleratorOpt = Annotated[
+    Accelerator,
+    typer.Option(
+        help="auto (a GPU when PyTorch sees one, else the CPU), cpu, or gpu (an error when "
+        "no CUDA device is visible)."
+    ),
+]
+
 TRAINING_OPTIONS = {
     "batch_size": "batch_size",
     "lr": "lr",
@@ -247,6 +270,7 @@ TRAINING_OPTIONS = {
     "devices": "devices",
     "num_nodes": "num_nodes",
     "strategy": "strategy",
+    "accelerator": "accelerator",
 }
 """Command-line option -> Classifier/TrainConfig setting, for train and cv."""
 
@@ -270,8 +294,14 @@ def _parse_model_args(pairs: list[str]) -> dict:
 def build_classifier(options: dict):
     """A Classifier from a command's options; bad values become one clear message (exit 2)."""
     from genrenet.classifier import Classifier
+    from genrenet.devices import DeviceError, check_accelerator
 
     settings = {key: options[name] for name, key in TRAINING_OPTIONS.items()}
+    settings["accelerator"] = Accelerator(settings["accelerator"]).value
+    try:
+        check_accelerator(settings["accelerator"])  # before any feature is extracted
+    except DeviceError as err:
+        raise fail(str(err), 2) from None
     model_kwargs = _parse_model_args(options["model_arg"] or [])
     for name in ("freeze", "head"):
         if options.get(name) is not None:
@@ -325,7 +355,16 @@ AddressOpt = Annotated[
     str | None,
     typer.Option(help="--engine ray: the cluster (auto, ray://HOST:PORT); default a local Ray."),
 ]
-NumGpusOpt = Annotated[float, typer.Option(help="--engine ray: GPUs per model actor.")]
+NumGpusOpt = Annotated[
+    float, typer.Option(help="--engine ray: GPUs per model actor (the actors then run on cuda).")
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Where the network runs: cpu (default), cuda, cuda:N, or auto (cuda when PyTorch "
+        "sees a GPU). Features are computed on the CPU. With --engine ray, --num-gpus decides."
+    ),
+]
 ActorsOpt = Annotated[
     int | None,
     typer.Option(min=1, help="--engine ray: model actors (default one per 4 CPUs or per GPU)."),

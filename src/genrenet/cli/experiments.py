@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from genrenet.cli.common import (
+    DEFAULT_ACCELERATOR,
     DEFAULT_AUGMENT,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CROP_SECONDS,
@@ -25,6 +26,7 @@ from genrenet.cli.common import (
     DEFAULT_STRATEGY,
     DEFAULT_WEIGHT_DECAY,
     DEFAULT_WORKERS,
+    AcceleratorOpt,
     AugmentOpt,
     BatchOpt,
     CacheOpt,
@@ -95,6 +97,7 @@ def train(
     devices: DevicesOpt = DEFAULT_DEVICES,
     num_nodes: NumNodesOpt = DEFAULT_NUM_NODES,
     strategy: StrategyOpt = DEFAULT_STRATEGY,
+    accelerator: AcceleratorOpt = DEFAULT_ACCELERATOR,
     resume: Annotated[bool, typer.Option(help="Resume from the run folder's last checkpoint.")] = (
         False
     ),
@@ -136,6 +139,7 @@ def train(
             f"ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} (15 bins)"
         )
     console.print(f"augmentation: {escape(str(clf.metadata.get('augment', 'none')))}")
+    console.print(f"trained on {escape(str(clf.metadata.get('device', 'cpu')))}")
     console.print(f"model and report written to {escape(str(out))}")
     report_skipped(outcome.skipped)
     if outcome.skipped:
@@ -177,6 +181,7 @@ def cross_validation(
     devices: DevicesOpt = DEFAULT_DEVICES,
     num_nodes: NumNodesOpt = DEFAULT_NUM_NODES,
     strategy: StrategyOpt = DEFAULT_STRATEGY,
+    accelerator: AcceleratorOpt = DEFAULT_ACCELERATOR,
     leaky: Annotated[
         bool,
         typer.Option(help="Also score a segment-level split (songs on both sides): the inflation."),

@@ -23,6 +23,7 @@ from genrenet.cli.common import (
     AddressOpt,
     DataArg,
     DecodeWorkersOpt,
+    DeviceOpt,
     EngineOpt,
     FromListOpt,
     NumGpusOpt,
@@ -34,6 +35,7 @@ from genrenet.cli.common import (
     WindowsOpt,
     WorkersOpt,
     console,
+    device_or_fail,
     errors,
     fail,
     load_model_or_fail,
@@ -77,6 +79,7 @@ def embed(
         ),
     ] = None,
     resume: ResumeOpt = False,
+    device: DeviceOpt = None,
 ) -> None:
     """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
     from genrenet.pretrained.embeddings import EmbeddingStore
@@ -86,9 +89,10 @@ def embed(
         raise fail(f"--tagger must be msd or mtt, got {tagger!r}", 2)
     if out is not None and out.suffix != ".npz":
         raise fail(f"{out}: --out must name an .npz file", 2)
+    where = device_or_fail(device)
     collection = open_or_fail(data)
     report_warnings(collection.warnings)
-    store = EmbeddingStore(tagger, cache)
+    store = EmbeddingStore(tagger, cache, device=where)
     cache_index = CacheIndex(index, resume, store.entry_path, "embeddings")
     paths = [t.path for t in collection.tracks]
     try:
@@ -141,6 +145,7 @@ def predict(
     num_gpus: NumGpusOpt = 0.0,
     actors: ActorsOpt = None,
     runtime: RuntimeOpt = Runtime.torch,
+    device: DeviceOpt = None,
 ) -> None:
     """Genres of songs of any length: windows over the whole song, probabilities averaged."""
     from functools import partial
@@ -148,7 +153,8 @@ def predict(
     from genrenet.classifier import Classifier
 
     _check_output_options(as_json, as_csv, hop)
-    clf = load_model_or_fail(model, Runtime(runtime).value)
+    here, workers_device = _devices(device, engine, num_gpus)
+    clf = load_model_or_fail(model, Runtime(runtime).value, here)
     if not as_json and not as_csv:
         errors.print(f"model: {escape(clf.describe())}")
     options = {"top_k": top_k, "hop_seconds": hop, "timeline": timeline, "windows": windows}
@@ -158,9 +164,8 @@ def predict(
 
     local_model = Path(model)
     where = str(local_model.resolve()) if local_model.exists() else model
-    job = BatchJob(
-        inputs or [], from_list, run, partial(Classifier.load, where), clf.feature_config
-    )
+    load = partial(Classifier.load, where, device=workers_device)
+    job = BatchJob(inputs or [], from_list, run, load, clf.feature_config)
     job.options = options
     output = _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv)
     run_batch(job, output, "predicting", "classified", _shower(as_json, as_csv, timeline))
@@ -188,6 +193,7 @@ def tag(
     address: AddressOpt = None,
     num_gpus: NumGpusOpt = 0.0,
     actors: ActorsOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Music tags of whole songs with the pretrained musicnn: 3 s patches, averaged."""
     from functools import partial
@@ -199,8 +205,9 @@ def tag(
     _check_output_options(as_json, as_csv, hop)
     if top_k < 1:
         raise fail("--top-k must be at least 1", 2)
+    here, workers_device = _devices(device, engine, num_gpus)
     try:
-        model = Tagger(tagger, architecture)
+        model = Tagger(tagger, architecture, here)
     except (MissingWeightsError, CheckpointError) as err:
         raise fail(str(err), 2) from None
     except ValueError as err:
@@ -213,10 +220,27 @@ def tag(
     def run(files: list[Path]):
         return model.tag_files(files, workers=workers, **options)
 
-    load = partial(Tagger, tagger, architecture)
+    load = partial(Tagger, tagger, architecture, workers_device)
     job = BatchJob(inputs or [], from_list, run, load, model.feature_config, options)
     output = _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv)
     run_batch(job, output, "tagging", "tagged", _shower(as_json, as_csv, timeline))
+
+
+def _devices(device: str | None, engine: str, num_gpus: float) -> tuple[str, str]:
+    """Where the model runs in this process, and in the Ray actors: ``--device`` (default cpu)
+    locally; with ``--engine ray`` the driver keeps the CPU and the actors use cuda exactly
+    when ``--num-gpus`` gives them GPUs."""
+    if engine != "ray":
+        where = device_or_fail(device)
+        return where, where
+    wanted = (device or "").lower()
+    if num_gpus and wanted and not wanted.startswith(("cuda", "auto")):
+        raise fail(f"--num-gpus {num_gpus:g} gives each actor a GPU: leave --device out", 2)
+    if not num_gpus and wanted.startswith("cuda"):
+        raise fail(f"--device {device} with --engine ray needs --num-gpus (GPUs per actor)", 2)
+    if wanted and not wanted.startswith(("cuda", "auto", "cpu")):
+        device_or_fail(device)  # the same message as the local engine's for a bad name
+    return "cpu", "cuda" if num_gpus else "cpu"
 
 
 def _check_output_options(as_json: bool, as_csv: bool, hop: float | None) -> None:

@@ -62,6 +62,11 @@ class Estimator(Protocol):
 
     def calibrate(self, record: dict[str, Any]) -> Any: ...
 
+    @property
+    def device(self) -> Any: ...
+
+    def to(self, device: Any) -> Any: ...
+
     def save(self, directory: str | Path) -> Path: ...
 
     def clone(self, **changes: Any) -> Estimator: ...
@@ -224,11 +229,14 @@ def train_on_split(
         Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="genrenet-run-"))
     )
     run_dir.mkdir(parents=True, exist_ok=True)
+    from genrenet.devices import training_device
+
     network = classifier.build_network(len(labels))
     augment = AugmentConfig.from_dict(classifier.train_config.augment)
+    device = training_device(classifier.train_config.accelerator)
     head_fit = None
     if getattr(network, "fits_on_embeddings", False):
-        head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, augment)
+        head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, augment, device)
         network.eval()
         result = TrainResult(
             network,
@@ -237,12 +245,15 @@ def train_on_split(
             None,
             0,
             stopped_by="head_fit",
+            device=str(device),
         )
     else:
         if getattr(network, "probes_before_fine_tuning", False):
             # Linear probe, then fine-tune (Kumar et al., ICLR 2022): the new head starts from
             # the logistic regression fitted on frozen embeddings, not from random weights.
-            head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, AugmentConfig())
+            head_fit = _fit_frozen_head(
+                classifier, network, loaded, chosen, part, AugmentConfig(), device
+            )
         variants = augmented_versions(loaded, chosen.train, augment, on_extract)
         result = fit_model(
             network,
@@ -270,6 +281,7 @@ def train_on_split(
         "epochs_run": result.epochs_run,
         "stopped_by": result.stopped_by,
         "augment": augment.describe(),
+        "device": result.device,
     }
     if head_fit is not None:
         metadata["head_fit"] = {
@@ -277,7 +289,10 @@ def train_on_split(
             "chosen": head_fit.chosen,
             "candidates": head_fit.candidates,
         }
+    own_device = classifier.device
     classifier.adopt(labels, result.model, result.normalizer, result.history, metadata)
+    if result.device.startswith("cuda"):
+        classifier.to(result.device)  # held-out windows are scored where the network trained
     if chosen.valid:
         valid_m, valid_y = part(chosen.valid)
         classifier.calibrate(fit_calibration(classifier, valid_m, valid_y, chosen.method))
@@ -289,6 +304,7 @@ def train_on_split(
         meta={"split": chosen.method, "part": "test"},
     )
     metadata["test_track_accuracy"] = evaluation.track["accuracy"]  # adopt() keeps this dict
+    classifier.to(own_device)
     outcome = TrainOutcome(
         classifier, chosen, evaluation, result.history, loaded.skipped, test_proba=test_proba
     )
@@ -327,8 +343,10 @@ def _fit_frozen_head(
     chosen: Split,
     part: Callable[[list[int]], tuple[list[np.ndarray], np.ndarray]],
     augment: AugmentConfig,
+    device: Any = "cpu",
 ) -> HeadFit:
-    """Fit a frozen musicnn model's head with scikit-learn on cached window embeddings."""
+    """Fit a frozen musicnn model's head with scikit-learn on cached window embeddings (the
+    backbone embedding the windows on ``device``)."""
     from genrenet.pretrained.embeddings import EmbeddingStore
     from genrenet.training.transfer import fit_head
 
@@ -339,7 +357,7 @@ def _fit_frozen_head(
         )
     tracks = loaded.collection.tracks
     root = loaded.store.root if loaded.store is not None else None
-    store = EmbeddingStore(network.tagger, root)
+    store = EmbeddingStore(network.tagger, root, device=device)
 
     def paths_and_labels(indices: list[int]):
         return [tracks[i].path for i in indices], part(indices)[1]

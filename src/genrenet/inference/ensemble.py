@@ -85,6 +85,18 @@ class Ensemble(WindowedPredictor):
         self.calibration: dict[str, Any] | None = None
         self.source: str | None = None
 
+    @property
+    def device(self) -> torch.device:
+        """Where the first member's network runs (:meth:`to` moves them all)."""
+        return getattr(self.members[0], "device", torch.device("cpu"))
+
+    def to(self, device: str | torch.device = "cpu") -> Ensemble:
+        """Run every member's network on ``device`` (see ``Classifier.to``); the weighted mean
+        of their probabilities is a few numbers per window, mixed on the CPU."""
+        for member in self.members:
+            member.to(device)
+        return self
+
     # -- what the prediction pipeline needs ------------------------------------------------
     @property
     def feature_config(self) -> FeatureConfig:
@@ -174,8 +186,10 @@ class Ensemble(WindowedPredictor):
             f"{w:.2f} x {m.train_config.model if hasattr(m, 'train_config') else 'ensemble'}"
             for w, m in zip(self.weights, self.members, strict=True)
         )
+        where = f", on {self.device}" if self.device.type != "cpu" else ""
         return (
-            f"{self.source or 'unsaved ensemble'}: ensemble of {parts}; {len(self.labels)} genres"
+            f"{self.source or 'unsaved ensemble'}: ensemble of {parts}; {len(self.labels)} "
+            f"genres{where}"
         )
 
     # -- export -----------------------------------------------------------------------------

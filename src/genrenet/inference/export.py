@@ -192,6 +192,17 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.config.json")
 
 
+def on_cpu(module: nn.Module) -> nn.Module:
+    """``module`` itself when it is on the CPU, else a CPU copy: graphs are traced on the CPU,
+    and a model running on a GPU stays there."""
+    tensors = [*module.parameters(), *module.buffers()]
+    if all(t.device.type == "cpu" for t in tensors):
+        return module
+    import copy
+
+    return copy.deepcopy(module).cpu()
+
+
 def export_model(
     model: Any,
     path: str | Path,
@@ -211,7 +222,7 @@ def export_model(
     metadata = graph_metadata(model, input_kind)
     if int8:
         metadata["quantization"] = "int8 dynamic (onnxruntime.quantization.quantize_dynamic)"
-    module = model.proba_module(input_kind)
+    module = on_cpu(model.proba_module(input_kind))
     try:
         if int8:
             with atomic_path(path.with_name(path.stem + ".fp32.onnx")) as fp32:

@@ -58,19 +58,54 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+def providers_for(device: Any = None) -> list[Any]:
+    """onnxruntime's execution providers for a ``torch.device`` (None: the CPU). A CUDA device
+    needs onnxruntime's CUDA provider (the ``onnxruntime-gpu`` build); without it this is a
+    :class:`~genrenet.devices.DeviceError`, never a silent run on the CPU."""
+    from genrenet.devices import DeviceError
+
+    if device is None or device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    ort = import_onnxruntime()
+    available = ort.get_available_providers()
+    if device.type != "cuda" or CUDA_PROVIDER not in available:
+        raise DeviceError(
+            f"--runtime onnx cannot run on {device}: this onnxruntime ({ort.__version__}) "
+            f"offers {available}, not {CUDA_PROVIDER} (install onnxruntime-gpu), or use "
+            "--runtime torch on the GPU"
+        )
+    return [(CUDA_PROVIDER, {"device_id": device.index or 0}), "CPUExecutionProvider"]
+
+
 class OnnxScorer:
     """Probabilities of input batches from an ONNX graph, through one reused session, run in
     chunks of ``chunk`` inputs so that each chunk's feature maps stay small and in cache (as
     :attr:`genrenet.models.base.GenreModel.cpu_chunk` does for PyTorch: musicnn's front-end maps
-    are 9 MB per patch)."""
+    are 9 MB per patch). ``device`` (a ``torch.device``) cuda runs the graph with onnxruntime's
+    CUDA provider, on whole batches."""
 
-    def __init__(self, path: str | Path, threads: int | None = None, chunk: int = 8) -> None:
+    def __init__(
+        self, path: str | Path, threads: int | None = None, chunk: int = 8, device: Any = None
+    ) -> None:
+        from genrenet.devices import DeviceError
+
         ort = import_onnxruntime()
         self.path = Path(path)
-        self.chunk = max(1, int(chunk))
+        on_gpu = device is not None and device.type != "cpu"
+        self.chunk = 1 << 20 if on_gpu else max(1, int(chunk))
         self.session = ort.InferenceSession(
-            str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
+            str(self.path), session_options(threads), providers=providers_for(device)
         )
+        if on_gpu and self.session.get_providers()[0] != CUDA_PROVIDER:
+            # onnxruntime falls back to the CPU when its CUDA libraries fail to load: say so
+            raise DeviceError(
+                f"onnxruntime could not start its CUDA provider on {device} (it would run on "
+                f"{self.session.get_providers()}); check its CUDA and cuDNN libraries, or use "
+                "--runtime torch on the GPU"
+            )
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

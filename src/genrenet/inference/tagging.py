@@ -16,6 +16,8 @@ from genrenet.models.musicnn import CPU_PATCHES, PATCH_FRAMES, TAGGERS, Musicnn,
 from genrenet.pretrained.labels import TAGS
 
 ARCHITECTURES = ("musicnn", "vgg")
+GPU_PATCHES = 64
+"""Patches per forward pass on a GPU (on a CPU, :data:`CPU_PATCHES`: one at a time)."""
 
 
 def patch_starts(n_frames: int, patch: int, hop: int) -> np.ndarray:
@@ -30,13 +32,19 @@ class Tagger(WindowedPredictor):
     """A pretrained musicnn (or VGG) tagger; its weights ship inside genrenet.
 
     ``tag_files`` / ``tag_file`` are :class:`~genrenet.predictor.WindowedPredictor`'s
-    ``predict_files`` / ``predict_file``: top 10 tags by default.
+    ``predict_files`` / ``predict_file``: top 10 tags by default. ``device`` is where the
+    network runs ("cpu", "cuda", "cuda:N", "auto"; see :func:`genrenet.devices.resolve_device`).
     """
 
     default_top_k = 10
     patch_frames = PATCH_FRAMES
 
-    def __init__(self, tagger: str = "msd", architecture: str = "musicnn") -> None:
+    def __init__(
+        self, tagger: str = "msd", architecture: str = "musicnn", device: str = "cpu"
+    ) -> None:
+        from genrenet.devices import resolve_device
+
+        self.device = resolve_device(device)
         if tagger not in TAGGERS:
             raise ValueError(f"tagger must be one of {list(TAGGERS)}, got {tagger!r}")
         if architecture not in ARCHITECTURES:
@@ -47,7 +55,7 @@ class Tagger(WindowedPredictor):
         self.labels = list(TAGS[tagger])
         self.network = Musicnn() if architecture == "musicnn" else MusicnnVGG()
         self.network.load_state_dict(load_state_dict(self.model_name))
-        self.network.eval()
+        self.network.eval().to(self.device)
         self.feature_config = FeatureConfig.of_kind("musicnn")
 
     @property
@@ -59,12 +67,17 @@ class Tagger(WindowedPredictor):
         """3 s patches every ``hop_seconds`` (default: no overlap) while a whole patch fits,
         as the original: the incomplete tail is dropped."""
         hop = self.hop_frames(hop_seconds, PATCH_FRAMES)
-        return WindowPlan(PATCH_FRAMES, hop, end_aligned=False, batch=CPU_PATCHES)
+        batch = CPU_PATCHES if self.device.type == "cpu" else GPU_PATCHES
+        return WindowPlan(PATCH_FRAMES, hop, end_aligned=False, batch=batch)
 
     @torch.no_grad()
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """Tag probabilities ``[n, 50]`` of patches ``[n, 96 bands, 187 frames]``."""
-        return torch.sigmoid(self.network(torch.from_numpy(windows).transpose(1, 2))).numpy()
+        from genrenet.devices import exact_fp32
+
+        patches = torch.from_numpy(windows).transpose(1, 2).to(self.device)
+        with exact_fp32(self.device):
+            return torch.sigmoid(self.network(patches)).float().cpu().numpy()
 
     def taggram(
         self, feats: np.ndarray, hop_seconds: float | None = None

@@ -59,7 +59,12 @@ def track_embedding(windows: np.ndarray, kind: str = "penultimate") -> np.ndarra
 class EmbeddingStore:
     """Cached musicnn window embeddings (MSD or MTT weights) of audio files."""
 
-    def __init__(self, tagger: str = "msd", root: Path | None = None) -> None:
+    def __init__(self, tagger: str = "msd", root: Path | None = None, device: str = "cpu") -> None:
+        from genrenet.devices import resolve_device
+
+        self.device = resolve_device(device)
+        """Where the backbone runs; entries computed on a GPU equal the CPU's within float32
+        rounding (about 1e-5), so both share one cache."""
         self.tagger = tagger
         self.features = FeatureStore(FeatureConfig.of_kind("musicnn"), root)
         settings = {"model": f"{tagger.upper()}_musicnn", "window": "genrenet", "layout": LAYOUT}
@@ -81,7 +86,7 @@ class EmbeddingStore:
 
             net = Musicnn()
             net.load_state_dict(load_state_dict(f"{self.tagger.upper()}_musicnn"))
-            self._network = net.eval()
+            self._network = net.eval().to(self.device)
         return self._network
 
     def embed_features(self, feats: np.ndarray) -> np.ndarray:
@@ -93,12 +98,15 @@ class EmbeddingStore:
 
         windows = sliding_windows(feats, PATCH_FRAMES, PATCH_FRAMES)
         net = self.network()
+        from genrenet.devices import exact_fp32
+
+        chunk = CPU_PATCHES if self.device.type == "cpu" else 64
         rows = []
-        with torch.no_grad():
-            for window in torch.from_numpy(windows).transpose(1, 2).split(CPU_PATCHES):
-                out = net.features(window)
+        with torch.no_grad(), exact_fp32(self.device):
+            for window in torch.from_numpy(windows).transpose(1, 2).split(chunk):
+                out = net.features(window.to(self.device))
                 rows.append(torch.cat([out.mean_pool, out.max_pool, out.penultimate], dim=1))
-        return torch.cat(rows).numpy()
+        return torch.cat(rows).float().cpu().numpy()
 
     def load(self, path: Path) -> np.ndarray:
         """Window embeddings of ``path``, computed (from cached features) and stored if needed."""

@@ -36,6 +36,8 @@ class TrainConfig:
     """Machines (launched by torchrun or SLURM, one process per device on each)."""
     strategy: str = "auto"
     """``auto`` (one process) or ``ddp`` (Lightning's distributed data parallel; gloo on CPU)."""
+    accelerator: str = "auto"
+    """Lightning's accelerator: ``auto`` (a GPU when one is visible), ``cpu`` or ``gpu``."""
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -45,6 +47,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.strategy not in ("auto", "ddp"):
             raise ValueError(f"strategy must be 'auto' or 'ddp', got {self.strategy!r}")
+        if self.accelerator not in ("auto", "cpu", "gpu"):
+            raise ValueError(
+                f"accelerator must be 'auto', 'cpu' or 'gpu', got {self.accelerator!r}"
+            )
         for name in ("crops_per_track", "batch_size", "max_epochs", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -182,6 +182,8 @@ class TrainResult:
     stopped_by: str = "max_epochs"
     """Why training ended: ``max_epochs``, ``early_stopping``, ``max_minutes`` (cut short by
     the time limit), ``interrupted``, or ``head_fit`` (a head fitted without epochs)."""
+    device: str = "cpu"
+    """Where the steps ran (``cuda:0``, ``cpu``, ...); :attr:`model` itself is back on the CPU."""
 
 
 class _NoAdverts(logging.Filter):
@@ -244,6 +246,9 @@ def fit_model(
     tracks); the normaliser is fitted on the original training tracks only. Checkpoints,
     ``metrics.csv`` and (when installed) TensorBoard logs go under ``out_dir``.
     """
+    from genrenet.devices import check_accelerator
+
+    check_accelerator(config.accelerator)  # a missing GPU: one clear error, not Lightning's
     L.seed_everything(config.seed, workers=True, verbose=False)
     out_dir = Path(out_dir)
     train_m, train_y = train
@@ -293,7 +298,7 @@ def fit_model(
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
         max_time=None if config.max_minutes is None else {"minutes": config.max_minutes},
-        accelerator="auto",
+        accelerator=config.accelerator,
         devices=config.devices,
         num_nodes=config.num_nodes,
         strategy=lightning_strategy(config),
@@ -332,7 +337,7 @@ def fit_model(
         model.load_state_dict(
             {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
         )
-    model.eval()
+    model.cpu().eval()  # Lightning's teardown moves it back; made sure of for every strategy
     if earlier_rows:
         _prepend_rows(metrics_csv, earlier_rows)
     history = merge_history(load_history(metrics_csv)) if metrics_csv.exists() else []
@@ -347,6 +352,7 @@ def fit_model(
         best_epoch(history) if history else None,
         epochs,
         stop_reason(trainer, config),
+        str(trainer.strategy.root_device),
     )
 
 
