@@ -75,28 +75,34 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
+def gpu_count() -> int:
+    """CUDA devices visible, counted without initialising CUDA (PyTorch asks NVML first), so
+    that Lightning can still fork its DDP workers afterwards."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def check_accelerator(accelerator: str) -> str:
     """``accelerator`` if it is one of :data:`ACCELERATORS` and, for "gpu", a GPU is visible;
     else :class:`DeviceError` (checked before any feature is extracted)."""
     if accelerator not in ACCELERATORS:
         raise DeviceError(f"accelerator must be one of {list(ACCELERATORS)}, got {accelerator!r}")
-    if accelerator == "gpu":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise _no_cuda("--accelerator gpu", "--accelerator cpu or auto")
+    if accelerator == "gpu" and gpu_count() == 0:
+        raise _no_cuda("--accelerator gpu", "--accelerator cpu or auto")
     return accelerator
 
 
-def training_device(accelerator: str) -> torch.device:
-    """The device a single-process run on ``accelerator`` computes on (embeddings of frozen
-    backbones, held-out scoring): a CUDA GPU for "gpu", and for "auto" when one is visible."""
+def training_device(accelerator: str, processes: int = 1) -> torch.device:
+    """Where a run on ``accelerator`` computes outside Lightning's steps (embeddings of frozen
+    backbones): a CUDA GPU for "gpu", and for "auto" when one is visible; the CPU for runs of
+    several processes, whose parent must not start CUDA before Lightning forks the workers."""
     import torch
 
     check_accelerator(accelerator)
-    if accelerator == "cpu" or not torch.cuda.is_available():
+    if accelerator == "cpu" or processes > 1 or gpu_count() == 0:
         return torch.device("cpu")
-    return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cuda")
 
 
 @contextmanager

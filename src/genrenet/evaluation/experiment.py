@@ -233,7 +233,8 @@ def train_on_split(
 
     network = classifier.build_network(len(labels))
     augment = AugmentConfig.from_dict(classifier.train_config.augment)
-    device = training_device(classifier.train_config.accelerator)
+    config = classifier.train_config
+    device = training_device(config.accelerator, config.devices * config.num_nodes)
     head_fit = None
     if getattr(network, "fits_on_embeddings", False):
         head_fit = _fit_frozen_head(classifier, network, loaded, chosen, part, augment, device)
@@ -303,7 +304,8 @@ def train_on_split(
         [usable.tracks[i].label for i in chosen.test],
         meta={"split": chosen.method, "part": "test"},
     )
-    metadata["test_track_accuracy"] = evaluation.track["accuracy"]  # adopt() keeps this dict
+    # adopt() took a copy of ``metadata``: the bundle's record is the classifier's own dict
+    classifier.metadata["test_track_accuracy"] = evaluation.track["accuracy"]
     classifier.to(own_device)
     outcome = TrainOutcome(
         classifier, chosen, evaluation, result.history, loaded.skipped, test_proba=test_proba
