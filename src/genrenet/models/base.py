@@ -113,18 +113,25 @@ def check_choice(what: str, value: Any, choices: tuple[str, ...], name: str) -> 
         raise ValueError(f"{name}: {what} must be one of {list(choices)}, got {value!r}")
 
 
-def stem_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+def stem_conv(
+    conv: nn.Conv2d,
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Apply a network's first ``conv`` so that, on a CPU, its output and all later maps are NHWC.
 
     oneDNN runs convolutions, pooling and batch norm two to three times faster channels-last,
     and the layout propagates from layer to layer. A 1-channel input cannot carry it, so the
     (tiny) first weight is restrided here instead; the parameters themselves stay contiguous,
-    as safetensors needs. Other devices get the plain convolution.
+    as safetensors needs. Other devices get the plain convolution. ``weight`` and ``bias``
+    replace the layer's own (a transformed copy of them, in eval mode).
     """
-    if x.device.type != "cpu":
-        return conv(x)
-    weight = conv.weight.to(memory_format=torch.channels_last)
-    return conv._conv_forward(x, weight, conv.bias)
+    weight = conv.weight if weight is None else weight
+    bias = conv.bias if bias is None else bias
+    if x.device.type == "cpu":
+        weight = weight.to(memory_format=torch.channels_last)
+    return conv._conv_forward(x, weight, bias)
 
 
 def pool2d(x: torch.Tensor, kernel: tuple[int, int], mode: str = "max") -> torch.Tensor:
