@@ -121,12 +121,16 @@ def run(
     sampler = Sampler(proc.pid)
     sampler.start()
     sampled = None
-    if kill_after is not None and out is not None:
+    series: dict[int, int] = {}  # records in the output -> the command's peak RSS then (kB)
+    if out is not None:
         while proc.poll() is None:
             lines = out.read_bytes().count(b"\n") if out.exists() else 0
+            peak = (peak_kb(proc.pid) or ("", 0))[1]
+            if peak and lines // 1000 * 1000 not in series and lines >= 1000:
+                series[lines // 1000 * 1000] = peak
             if sampled is None and sample_at is not None and lines >= sample_at:
-                sampled = (peak_kb(proc.pid) or ("", 0))[1]
-            if lines >= kill_after:
+                sampled = peak
+            if kill_after is not None and lines >= kill_after:
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.5)
@@ -142,6 +146,7 @@ def run(
         "peaks": sampler.peaks,
         "stderr": err,
         "sampled": sampled,
+        "series": series,
         "cpu_s": cpu,  # the command and the children it waited for (not Ray's daemons)
     }
 
@@ -211,11 +216,14 @@ def memory_check(args, listing: Path, n: int, tmp: Path) -> None:
     out = tmp / "killed.jsonl"
     first = run(command(args, listing, out), kill_after=n // 2, out=out, sample_at=1000)
     before = len(records(out))
-    second = run(command(args, listing, out) + ["--resume"])
+    second = run(command(args, listing, out) + ["--resume"], out=out)
     at_1000 = first["sampled"]
     at_end = max(p[1] for p in second["peaks"].values())
     print(f"peak RSS after 1000 files: {mib(at_1000)} (first command, {first['wall_s']:.0f} s)")
     print(f"peak RSS at {n} files: {mib(at_end)} (resumed command, {second['wall_s']:.0f} s)")
+    for name, part in (("first", first), ("resumed", second)):
+        steps = ", ".join(f"{k}: {mib(v)}" for k, v in sorted(part["series"].items()))
+        print(f"{name} command's peak RSS by records in the output: {steps}")
     ratio = at_end / at_1000
     verdict = "within" if abs(ratio - 1) <= 0.1 else "OUTSIDE"
     print(f"ratio {ratio:.3f} ({verdict} 10%)")
