@@ -165,6 +165,23 @@ def test_onnx_on_cuda_needs_onnxruntimes_cuda_provider() -> None:
             providers_for(torch.device("cuda"))
 
 
+def test_onnx_runtime_scores_on_the_cpu_and_moves_only_where_it_can(bundle, songs, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from genrenet.inference.runtime import CUDA_PROVIDER
+
+    torch_scores = Classifier.load(bundle).predict_proba(songs)
+    clf = Classifier.load(bundle, runtime="onnx", cache_dir=tmp_path, device="cpu")
+    assert np.abs(clf.predict_proba(songs) - torch_scores).max() < TOLERANCE
+    if CUDA and CUDA_PROVIDER in ort.get_available_providers():
+        assert np.abs(clf.to("cuda").predict_proba(songs) - torch_scores).max() < TOLERANCE
+        assert clf.scorer.session.get_providers()[0] == CUDA_PROVIDER
+    else:  # no GPU, or an onnxruntime without its CUDA provider: refused, nothing changed
+        with pytest.raises(DeviceError, match="no CUDA device is visible|CUDAExecutionProvider"):
+            clf.to("cuda")
+        assert clf.device == torch.device("cpu") and clf.scorer.chunk == clf.scorer.cpu_chunk
+        assert np.abs(clf.predict_proba(songs) - torch_scores).max() < TOLERANCE
+
+
 # -- the command line ---------------------------------------------------------------------------
 def test_predict_device_cpu_equals_the_default(bundle, songs) -> None:
     plain = run("predict", *songs, "--model", bundle, "--json", "--top-k", 3)
