@@ -123,6 +123,18 @@ def test_exact_fp32_is_a_no_op_on_the_cpu_and_puts_settings_back() -> None:
         assert torch.backends.cudnn.allow_tf32 in (True, False)  # legacy reads work again
 
 
+def test_exact_fp32_shared_by_overlapping_users_is_put_back_by_the_last() -> None:
+    before = _tf32_settings()
+    first, second = exact_fp32(torch.device("cuda")), exact_fp32(torch.device("cuda"))
+    first.__enter__()
+    inside = _tf32_settings()
+    second.__enter__()
+    first.__exit__(None, None, None)  # e.g. one decoding thread done while another scores
+    assert _tf32_settings() == inside != before
+    second.__exit__(None, None, None)
+    assert _tf32_settings() == before
+
+
 # -- inference on a device --------------------------------------------------------------------
 def test_explicit_cpu_gives_what_the_default_gives(bundle, songs) -> None:
     default = Classifier.load(bundle)
