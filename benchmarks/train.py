@@ -260,7 +260,8 @@ def gpu_main(args: argparse.Namespace) -> None:
         tf32 = ceiling(name, args.steps, device=str(device))
         last = ceiling(name, args.steps, channels_last=True, device=str(device))
         cpu = ceiling(name, max(2, args.steps // 2))
-        real = real_epoch(name, args.tracks, args.epochs, args.crops, accelerator="gpu")
+        accelerator = "gpu" if device.type == "cuda" else "cpu"  # --device auto on a CPU: a dry run
+        real = real_epoch(name, args.tracks, args.epochs, args.crops, accelerator=accelerator)
         speed = real["patches"] / real["epoch"]
         rows.append(
             [
@@ -275,16 +276,17 @@ def gpu_main(args: argparse.Namespace) -> None:
                 f"{real['epoch']:.2f}",
             ]
         )
-        print(f"  {name} done", flush=True)
+        print(f"  {name} done: {', '.join(rows[-1][1:])}", flush=True)  # kept if cut short
+    kind = "GPU" if device.type == "cuda" else device.type.upper()
     print(f"\npatches per second, training at batch {BATCH} (ceiling: ready tensors on the device)")
     headers = [
         "model",
-        "GPU fp32",
-        "GPU tf32",
-        "GPU channels-last",
+        f"{kind} fp32",
+        f"{kind} tf32",
+        f"{kind} channels-last",
         "CPU (same machine)",
-        "GPU / CPU",
-        "real GPU epoch",
+        f"{kind} / CPU",
+        f"real {kind} epoch",
         "real / ceiling",
         "epoch s",
     ]

@@ -123,6 +123,18 @@ def test_exact_fp32_is_a_no_op_on_the_cpu_and_puts_settings_back() -> None:
         assert torch.backends.cudnn.allow_tf32 in (True, False)  # legacy reads work again
 
 
+def test_exact_fp32_shared_by_overlapping_users_is_put_back_by_the_last() -> None:
+    before = _tf32_settings()
+    first, second = exact_fp32(torch.device("cuda")), exact_fp32(torch.device("cuda"))
+    first.__enter__()
+    inside = _tf32_settings()
+    second.__enter__()
+    first.__exit__(None, None, None)  # e.g. one decoding thread done while another scores
+    assert _tf32_settings() == inside != before
+    second.__exit__(None, None, None)
+    assert _tf32_settings() == before
+
+
 # -- inference on a device --------------------------------------------------------------------
 def test_explicit_cpu_gives_what_the_default_gives(bundle, songs) -> None:
     default = Classifier.load(bundle)
@@ -163,6 +175,23 @@ def test_onnx_on_cuda_needs_onnxruntimes_cuda_provider() -> None:
     else:
         with pytest.raises(DeviceError, match="not CUDAExecutionProvider.*onnxruntime-gpu"):
             providers_for(torch.device("cuda"))
+
+
+def test_onnx_runtime_scores_on_the_cpu_and_moves_only_where_it_can(bundle, songs, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from genrenet.inference.runtime import CUDA_PROVIDER
+
+    torch_scores = Classifier.load(bundle).predict_proba(songs)
+    clf = Classifier.load(bundle, runtime="onnx", cache_dir=tmp_path, device="cpu")
+    assert np.abs(clf.predict_proba(songs) - torch_scores).max() < TOLERANCE
+    if CUDA and CUDA_PROVIDER in ort.get_available_providers():
+        assert np.abs(clf.to("cuda").predict_proba(songs) - torch_scores).max() < TOLERANCE
+        assert clf.scorer.session.get_providers()[0] == CUDA_PROVIDER
+    else:  # no GPU, or an onnxruntime without its CUDA provider: refused, nothing changed
+        with pytest.raises(DeviceError, match="no CUDA device is visible|CUDAExecutionProvider"):
+            clf.to("cuda")
+        assert clf.device == torch.device("cpu") and clf.scorer.chunk == clf.scorer.cpu_chunk
+        assert np.abs(clf.predict_proba(songs) - torch_scores).max() < TOLERANCE
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
@@ -79,6 +80,10 @@ def test_run_folder_has_model_metrics_plots_split(trained) -> None:
     assert calibration["n_tracks"] == len(split["valid"])
     assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9
     assert "intervals" in json.loads((run / "metrics.json").read_text())["track"]
+    # where it trained (Lightning's "auto": the GPU when one is visible) and how well
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config["training"]["device"].startswith(expected)
+    assert config["training"]["test_track_accuracy"] == outcome.evaluation.track["accuracy"]
 
 
 def test_save_load_round_trip_gives_identical_predictions(trained, synthetic, tmp_path) -> None:

@@ -21,7 +21,8 @@ OUT=${OUT:-$ROOT/gpu-check-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 exec > >(tee "$OUT/gpu_check.log") 2>&1
-BUDGET=${BUDGET:-330} # seconds for all steps; a step that would not fit is skipped
+BUDGET=${BUDGET:-320} # seconds for all steps (a step that would not fit is skipped, commands
+# are cut at BUDGET + 30 s): under 6 minutes in all
 PY=${PY:-python3}
 if ! "$PY" -c "import torch" 2>/dev/null && [ -x "$ROOT/.venv/bin/python" ]; then
   PY=$ROOT/.venv/bin/python
@@ -58,6 +59,12 @@ step() { # step NAME SECONDS_NEEDED FUNCTION: run it, record PASS / FAIL / SKIP,
   SUMMARY+=("$(printf '%-48s %-30s %4d s' "$name" "$status" $((SECONDS - t0)))")
 }
 
+limit() { # limit SECONDS: a command's timeout, cut so that the whole script ends by BUDGET + 30
+  local left=$((BUDGET + 30 - SECONDS))
+  ((left < 1)) && left=1
+  echo $(($1 < left ? $1 : left))
+}
+
 gpu_or_skip() { # the status of a step whose GPU part could not run here
   [ "$HAVE_CUDA" = 1 ] && return 0
   return "$SKIP"
@@ -75,17 +82,17 @@ refused_clearly() { # refused_clearly LOG: a CUDA request on a machine without o
 
 # --- the steps ----------------------------------------------------------------------------------
 s_preflight() {
-  timeout 60 "${CHECK[@]}" preflight
+  timeout "$(limit 60)" "${CHECK[@]}" preflight
 }
 
 s_gpu() {
-  timeout 20 nvidia-smi || echo "(no nvidia-smi here)"
-  timeout 60 "${CHECK[@]}" cuda-info
+  timeout "$(limit 20)" nvidia-smi || echo "(no nvidia-smi here)"
+  timeout "$(limit 60)" "${CHECK[@]}" cuda-info
 }
 
 s_synth() {
   rm -rf "$WORK/syn"
-  timeout 120 "${GR[@]}" synth "$WORK/syn" --genres "$GENRES" --clips "$CLIPS" \
+  timeout "$(limit 120)" "${GR[@]}" synth "$WORK/syn" --genres "$GENRES" --clips "$CLIPS" \
     --seconds "$SECONDS_PER_CLIP" --seed 3 || return 1
   find "$WORK/syn" -name '*.wav' | sort >"$WORK/files.txt"
   echo "$(wc -l <"$WORK/files.txt") clips in $WORK/syn"
@@ -93,14 +100,14 @@ s_synth() {
 
 s_train() {
   local log=$OUT/train-cnn64.log
-  timeout 180 "${GR[@]}" train "$WORK/syn" --model cnn64 --epochs "$EPOCHS" --patience 20 \
+  timeout "$(limit 180)" "${GR[@]}" train "$WORK/syn" --model cnn64 --epochs "$EPOCHS" --patience 20 \
     --crop-seconds 3 --accelerator "$ACCEL" --out "$WORK/run-cnn64" --cache "$WORK/cache" \
     --workers 8 >"$log" 2>&1
   local rc=$?
   tail -n 25 "$log"
   [ $rc = 0 ] || return 1
   grep -E "GPU available|test:|trained on|calibrated" "$log"
-  timeout 30 "${CHECK[@]}" run "$WORK/run-cnn64" --device "$DEVICE" || return 1
+  timeout "$(limit 30)" "${CHECK[@]}" run "$WORK/run-cnn64" --device "$DEVICE" || return 1
   grep -q "trained on $DEVICE" "$log" || { echo "the log does not say 'trained on $DEVICE'" && return 1; }
   if [ "$HAVE_CUDA" = 1 ]; then
     grep -q "GPU available: True (cuda), used: True" "$log" ||
@@ -110,7 +117,7 @@ s_train() {
   cp "$WORK/run-cnn64"/*.json "$WORK/run-cnn64"/*.png "$WORK/run-cnn64/model/config.json" \
     "$OUT/run-cnn64/" 2>/dev/null
   echo "the bundle, loaded where no GPU is visible (CUDA_VISIBLE_DEVICES=''):"
-  CUDA_VISIBLE_DEVICES="" timeout 60 "${CHECK[@]}" load-cpu "$WORK/run-cnn64" \
+  CUDA_VISIBLE_DEVICES="" timeout "$(limit 60)" "${CHECK[@]}" load-cpu "$WORK/run-cnn64" \
     $(head -n 8 "$WORK/files.txt") || return 1
   gpu_or_skip
 }
@@ -118,9 +125,9 @@ s_train() {
 predict_pair() { # predict_pair NAME MODEL [ARGS...]: --device cuda and cpu, then compare
   local name=$1 model=$2 rc
   shift 2
-  timeout 120 "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
+  timeout "$(limit 120)" "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
     --device cpu >"$OUT/$name-cpu.json" 2>"$OUT/$name-cpu.err" || { cat "$OUT/$name-cpu.err"; return 1; }
-  timeout 120 "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
+  timeout "$(limit 120)" "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
     --device cuda >"$OUT/$name-cuda.json" 2>"$OUT/$name-cuda.err"
   rc=$?
   if [ "$HAVE_CUDA" != 1 ]; then
@@ -128,14 +135,14 @@ predict_pair() { # predict_pair NAME MODEL [ARGS...]: --device cuda and cpu, the
     return $?
   fi
   [ $rc = 0 ] || { cat "$OUT/$name-cuda.err"; return 1; }
-  timeout 30 "${CHECK[@]}" compare "$OUT/$name-cpu.json" "$OUT/$name-cuda.json"
+  timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/$name-cpu.json" "$OUT/$name-cuda.json"
 }
 
 s_predict_cnn64() {
   predict_pair predict-cnn64 "$WORK/run-cnn64" || return $?
   [ "$HAVE_CUDA" = 1 ] || return "$SKIP"
   echo "Python API, Classifier.load(device='cuda') against device='cpu':"
-  timeout 90 "${CHECK[@]}" api "$WORK/run-cnn64" $(head -n 12 "$WORK/files.txt")
+  timeout "$(limit 90)" "${CHECK[@]}" api "$WORK/run-cnn64" $(head -n 12 "$WORK/files.txt")
 }
 
 s_predict_bundled() {
@@ -144,9 +151,9 @@ s_predict_bundled() {
 
 s_tag() {
   local rc
-  timeout 120 "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cpu \
+  timeout "$(limit 120)" "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cpu \
     >"$OUT/tag-cpu.json" 2>"$OUT/tag-cpu.err" || { cat "$OUT/tag-cpu.err"; return 1; }
-  timeout 120 "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cuda \
+  timeout "$(limit 120)" "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cuda \
     >"$OUT/tag-cuda.json" 2>"$OUT/tag-cuda.err"
   rc=$?
   if [ "$HAVE_CUDA" != 1 ]; then
@@ -154,7 +161,7 @@ s_tag() {
     return $?
   fi
   [ $rc = 0 ] || { cat "$OUT/tag-cuda.err"; return 1; }
-  timeout 30 "${CHECK[@]}" compare "$OUT/tag-cpu.json" "$OUT/tag-cuda.json"
+  timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/tag-cpu.json" "$OUT/tag-cuda.json"
 }
 
 s_onnx() {
@@ -164,13 +171,13 @@ s_onnx() {
   fi
   "$PY" -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())"
   local err=$OUT/predict-onnx-cuda.err rc
-  timeout 120 "${GR[@]}" predict "$WORK/syn" --model "$WORK/run-cnn64" --json --top-k 50 \
+  timeout "$(limit 120)" "${GR[@]}" predict "$WORK/syn" --model "$WORK/run-cnn64" --json --top-k 50 \
     --runtime onnx --device cuda >"$OUT/predict-onnx-cuda.json" 2>"$err"
   rc=$?
   cat "$err"
   if [ $rc = 0 ]; then
     echo "ran with onnxruntime's CUDA provider; against torch on the CPU:"
-    timeout 30 "${CHECK[@]}" compare "$OUT/predict-cnn64-cpu.json" "$OUT/predict-onnx-cuda.json"
+    timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/predict-cnn64-cpu.json" "$OUT/predict-onnx-cuda.json"
     return $?
   fi
   if [ $rc = 2 ] && grep -qE "CUDAExecutionProvider|no CUDA device is visible" "$err"; then
@@ -183,28 +190,28 @@ s_onnx() {
 
 s_transfer_logreg() {
   local log=$OUT/train-musicnn-logreg.log
-  timeout 180 "${GR[@]}" train "$WORK/syn" --model musicnn-msd --freeze all \
+  timeout "$(limit 180)" "${GR[@]}" train "$WORK/syn" --model musicnn-msd --freeze all \
     --accelerator "$ACCEL" --out "$WORK/run-musicnn" --cache "$WORK/cache" --workers 8 \
     >"$log" 2>&1 || { tail -n 30 "$log"; return 1; }
   grep -E "test:|trained on|calibrated" "$log"
-  timeout 30 "${CHECK[@]}" run "$WORK/run-musicnn" --device "$DEVICE" || return 1
+  timeout "$(limit 30)" "${CHECK[@]}" run "$WORK/run-musicnn" --device "$DEVICE" || return 1
   gpu_or_skip
 }
 
 s_transfer_dense() {
   local log=$OUT/train-musicnn-dense.log
-  timeout 180 "${GR[@]}" train "$WORK/syn" --model musicnn-msd --freeze all --head dense \
+  timeout "$(limit 180)" "${GR[@]}" train "$WORK/syn" --model musicnn-msd --freeze all --head dense \
     --epochs "$DENSE_EPOCHS" --accelerator "$ACCEL" --out "$WORK/run-musicnn-dense" \
     --cache "$WORK/cache" --workers 8 >"$log" 2>&1 || { tail -n 30 "$log"; return 1; }
   grep -E "GPU available|test:|trained on|calibrated" "$log"
-  timeout 30 "${CHECK[@]}" run "$WORK/run-musicnn-dense" --device "$DEVICE" || return 1
+  timeout "$(limit 30)" "${CHECK[@]}" run "$WORK/run-musicnn-dense" --device "$DEVICE" || return 1
   gpu_or_skip
 }
 
 s_ensemble() {
   [ -d "$WORK/run-musicnn/model" ] || { echo "no musicnn run to combine" && return 1; }
   rm -rf "$WORK/ensemble"
-  timeout 60 "${GR[@]}" ensemble "$WORK/run-cnn64/model" "$WORK/run-musicnn/model" \
+  timeout "$(limit 60)" "${GR[@]}" ensemble "$WORK/run-cnn64/model" "$WORK/run-musicnn/model" \
     --out "$WORK/ensemble" || return 1
   predict_pair predict-ensemble "$WORK/ensemble"
 }
@@ -216,11 +223,11 @@ s_ray() {
   fi
   [ "$HAVE_CUDA" = 1 ] || { echo "no GPU to give the actors" && return "$SKIP"; }
   rm -f "$OUT/predict-ray-gpu.jsonl"
-  timeout 240 "${GR[@]}" predict "$WORK/syn" --model "$WORK/run-cnn64" --top-k 50 --engine ray \
+  timeout "$(limit 240)" "${GR[@]}" predict "$WORK/syn" --model "$WORK/run-cnn64" --top-k 50 --engine ray \
     --num-gpus 1 --actors 1 --out "$OUT/predict-ray-gpu.jsonl" || return 1
   "$PY" -c "import json,sys; json.dump([json.loads(l) for l in open(sys.argv[1])], open(sys.argv[2], 'w'))" \
     "$OUT/predict-ray-gpu.jsonl" "$OUT/predict-ray-gpu.json"
-  timeout 30 "${CHECK[@]}" compare "$OUT/predict-cnn64-cpu.json" "$OUT/predict-ray-gpu.json"
+  timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/predict-cnn64-cpu.json" "$OUT/predict-ray-gpu.json"
 }
 
 s_pytest() {
@@ -228,7 +235,7 @@ s_pytest() {
     echo "pytest is not installed here"
     return "$SKIP"
   fi
-  timeout 240 "$PY" -m pytest -q -p no:cacheprovider tests/test_devices.py -rs 2>&1 |
+  timeout "$(limit 240)" "$PY" -m pytest -q -p no:cacheprovider tests/test_devices.py -rs 2>&1 |
     tee "$OUT/pytest-devices.log" | tail -n 15
   local rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || return 1
@@ -237,10 +244,11 @@ s_pytest() {
 
 s_bench() {
   [ "$HAVE_CUDA" = 1 ] || { echo "no GPU: the GPU throughput is not measured" && return "$SKIP"; }
-  local left=$((BUDGET - SECONDS))
-  ((left > 200)) && left=200
-  timeout "$left" "$PY" benchmarks/train.py --device cuda --models cnn64,resnet,cnn_rnn,fcn5 \
-    --steps 10 --tracks 64 --crops 4 --epochs 1 2>&1 | grep -v "Warning\|warn(" |
+  local left=$((BUDGET - 60 - SECONDS)) # leave a minute for the CUDA tests after it
+  ((left > 110)) && left=110
+  ((left < 45)) && left=45
+  timeout "$(limit "$left")" "$PY" benchmarks/train.py --device cuda --models cnn64,resnet,cnn_rnn,fcn5 \
+    --steps 8 --tracks 48 --crops 4 --epochs 1 2>&1 | grep -v "Warning\|warn(" |
     tee "$OUT/bench-train-gpu.txt"
   return "${PIPESTATUS[0]}"
 }
@@ -253,23 +261,24 @@ if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
   HAVE_CUDA=1
 fi
 if [ "$HAVE_CUDA" = 1 ]; then
-  ACCEL=gpu DEVICE=cuda GENRES=4 CLIPS=16 SECONDS_PER_CLIP=8 EPOCHS=8 DENSE_EPOCHS=2
+  ACCEL=gpu DEVICE=cuda GENRES=4 CLIPS=12 SECONDS_PER_CLIP=8 EPOCHS=8 DENSE_EPOCHS=2
 else
   echo "no CUDA device: a small run on the CPU, the CUDA steps say SKIP"
   ACCEL=cpu DEVICE=cpu GENRES=3 CLIPS=6 SECONDS_PER_CLIP=6 EPOCHS=1 DENSE_EPOCHS=1
 fi
+# most telling first: a step that would not fit in the budget is skipped, the rest still run
 step "(b) synth a collection" 20 s_synth
 step "(b) train cnn64 on the GPU, load on CPU" 60 s_train
 step "(c) predict cnn64 --device cuda vs cpu" 30 s_predict_cnn64
 step "(c) predict gtzan-musicnn cuda vs cpu" 30 s_predict_bundled
-step "(c) tag (musicnn MSD) cuda vs cpu" 30 s_tag
-step "(c) predict --runtime onnx --device cuda" 20 s_onnx
 step "(e) train musicnn-msd --freeze all (logreg)" 40 s_transfer_logreg
 step "(e) train musicnn-msd --freeze all --head dense" 40 s_transfer_dense
-step "(c) ensemble (cnn64 + musicnn) cuda vs cpu" 30 s_ensemble
-step "(c) predict --engine ray --num-gpus 1" 60 s_ray
-step "pytest tests/test_devices.py (CUDA tests)" 60 s_pytest
 step "(d) training throughput, benchmarks/train.py" 60 s_bench
+step "pytest tests/test_devices.py (CUDA tests)" 40 s_pytest
+step "(c) predict --runtime onnx --device cuda" 20 s_onnx
+step "(c) ensemble (cnn64 + musicnn) cuda vs cpu" 30 s_ensemble
+step "(c) tag (musicnn MSD) cuda vs cpu" 25 s_tag
+step "(c) predict --engine ray --num-gpus 1" 60 s_ray
 
 echo
 echo "=== summary ($SECONDS s, GPU: $([ "$HAVE_CUDA" = 1 ] && echo yes || echo no))"

@@ -303,14 +303,15 @@ class Classifier(WindowedPredictor):
         session moves instead (onnxruntime's CUDA provider, or a DeviceError)."""
         from genrenet.devices import resolve_device
 
-        self.device = resolve_device(device)
+        target = resolve_device(device)
         scorer = getattr(self, "scorer", None)
         if scorer is not None:
             from genrenet.inference.runtime import OnnxScorer
 
-            self.scorer = OnnxScorer(scorer.path, chunk=scorer.chunk, device=self.device)
+            self.scorer = OnnxScorer(scorer.path, chunk=scorer.cpu_chunk, device=target)
         elif self.network is not None:
-            self.network.to(self.device)
+            self.network.to(target)
+        self.device = target  # only once the move worked
         return self
 
     @torch.no_grad()

@@ -9,6 +9,7 @@ fall back to the CPU.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -105,33 +106,55 @@ def training_device(accelerator: str, processes: int = 1) -> torch.device:
     return torch.device("cuda")
 
 
-@contextmanager
-def exact_fp32(device: torch.device) -> Iterator[None]:
-    """Inside, CUDA convolutions, RNNs and matrix products compute in full float32, not
-    TF32 (PyTorch's default for cuDNN convolutions, 10-bit mantissas): predictions on a GPU
-    then equal the CPU's within 1e-4 rather than 1e-3. The settings are put back after. Uses
-    PyTorch's per-backend ``fp32_precision`` where it has it (it refuses a mix of that and the
-    legacy ``allow_tf32`` flags)."""
-    if device.type != "cuda":
-        yield
-        return
+_FP32_LOCK = threading.Lock()
+_fp32_users = 0
+_fp32_saved: list = []
+
+
+def _tf32_places() -> list:
+    """The objects holding PyTorch's TF32 settings: per backend where it has them (it refuses a
+    mix of those and the legacy ``allow_tf32`` flags), else the legacy flags' modules."""
     import torch
 
     backends = torch.backends
     if hasattr(getattr(backends.cudnn, "conv", None), "fp32_precision"):
-        places = [backends.cudnn.conv, backends.cudnn.rnn, backends.cuda.matmul]
-        saved = [place.fp32_precision for place in places]
-        try:
-            for place in places:
-                place.fp32_precision = "ieee"
-            yield
-        finally:
-            for place, value in zip(places, saved, strict=True):
-                place.fp32_precision = value
+        return [backends.cudnn.conv, backends.cudnn.rnn, backends.cuda.matmul]
+    return [backends.cudnn, backends.cuda.matmul]
+
+
+def _swap_tf32(values: list | None) -> list:
+    """Set full float32 (``values`` None) or put ``values`` back; returns what was there."""
+    places = _tf32_places()
+    name = "fp32_precision" if len(places) == 3 else "allow_tf32"
+    before = [getattr(place, name) for place in places]
+    new = (
+        values
+        if values is not None
+        else ["ieee" if name == "fp32_precision" else False] * len(places)
+    )
+    for place, value in zip(places, new, strict=True):
+        setattr(place, name, value)
+    return before
+
+
+@contextmanager
+def exact_fp32(device: torch.device) -> Iterator[None]:
+    """Inside, CUDA convolutions, RNNs and matrix products compute in full float32, not
+    TF32 (PyTorch's default for cuDNN convolutions, 10-bit mantissas): predictions on a GPU
+    then equal the CPU's within 1e-4 rather than 1e-3. The settings are process-wide: threads
+    scoring at once share them, and the last one out puts back what was there before."""
+    global _fp32_users, _fp32_saved
+    if device.type != "cuda":
+        yield
         return
-    saved_flags = (backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32)
+    with _FP32_LOCK:
+        if _fp32_users == 0:
+            _fp32_saved = _swap_tf32(None)
+        _fp32_users += 1
     try:
-        backends.cudnn.allow_tf32 = backends.cuda.matmul.allow_tf32 = False
         yield
     finally:
-        backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = saved_flags
+        with _FP32_LOCK:
+            _fp32_users -= 1
+            if _fp32_users == 0:
+                _swap_tf32(_fp32_saved)

@@ -95,7 +95,8 @@ class OnnxScorer:
         ort = import_onnxruntime()
         self.path = Path(path)
         on_gpu = device is not None and device.type != "cpu"
-        self.chunk = 1 << 20 if on_gpu else max(1, int(chunk))
+        self.cpu_chunk = max(1, int(chunk))
+        self.chunk = 1 << 20 if on_gpu else self.cpu_chunk  # a GPU takes whole batches
         self.session = ort.InferenceSession(
             str(self.path), session_options(threads), providers=providers_for(device)
         )
