@@ -149,6 +149,10 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Skipped]]:
 
 # Options of several commands.
 DataArg = Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")]
+OptionalDataArg = Annotated[
+    Path | None,
+    typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest (or use --from-list)."),
+]
 WorkersOpt = Annotated[int, typer.Option(help="Parallel workers.")]
 CacheOpt = Annotated[Path | None, typer.Option(help="Feature cache folder.")]
 StoreCacheOpt = Annotated[

@@ -57,10 +57,12 @@ def track_embedding(windows: np.ndarray, kind: str = "penultimate") -> np.ndarra
 
 
 class EmbeddingStore:
-    """Cached musicnn window embeddings (MSD or MTT weights) of audio files."""
+    """Cached musicnn window embeddings (MSD or MTT weights) of audio files; the backbone runs
+    on ``device`` (``"cpu"``, or ``"cuda"`` where a Ray actor has a GPU)."""
 
-    def __init__(self, tagger: str = "msd", root: Path | None = None) -> None:
+    def __init__(self, tagger: str = "msd", root: Path | None = None, device: str = "cpu") -> None:
         self.tagger = tagger
+        self.device = device
         self.features = FeatureStore(FeatureConfig.of_kind("musicnn"), root)
         settings = {"model": f"{tagger.upper()}_musicnn", "window": "genrenet", "layout": LAYOUT}
         self.digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
@@ -81,7 +83,7 @@ class EmbeddingStore:
 
             net = Musicnn()
             net.load_state_dict(load_state_dict(f"{self.tagger.upper()}_musicnn"))
-            self._network = net.eval()
+            self._network = net.eval().to(self.device)
         return self._network
 
     def embed_features(self, feats: np.ndarray) -> np.ndarray:
@@ -96,8 +98,8 @@ class EmbeddingStore:
         rows = []
         with torch.no_grad():
             for window in torch.from_numpy(windows).transpose(1, 2).split(CPU_PATCHES):
-                out = net.features(window)
-                rows.append(torch.cat([out.mean_pool, out.max_pool, out.penultimate], dim=1))
+                out = net.features(window.to(self.device))
+                rows.append(torch.cat([out.mean_pool, out.max_pool, out.penultimate], dim=1).cpu())
         return torch.cat(rows).numpy()
 
     def load(self, path: Path) -> np.ndarray:
