@@ -136,9 +136,10 @@ def _cli(*args: object) -> object:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def _entries(cache: Path) -> dict[str, bytes]:
-    """Every entry of a cache folder, by its path inside the folder, and nothing half written."""
-    assert not [p for p in cache.rglob("*") if ".tmp" in p.name]
+def _entries(cache: Path, leftovers: bool = False) -> dict[str, bytes]:
+    """Every entry of a cache folder, by its path inside the folder; no temporary file left
+    behind unless ``leftovers`` (a process killed mid-write may leave one, never an entry)."""
+    assert leftovers or not [p for p in cache.rglob("*") if ".tmp" in p.name]
     return {str(p.relative_to(cache)): p.read_bytes() for p in cache.rglob("*.npy")}
 
 
@@ -224,3 +225,35 @@ def test_extract_with_ray_blames_an_unwritable_cache_once(
     code, out, err = run_cli(args, capsys)
     assert code == 1 and "Traceback" not in err
     assert err.count("cannot be written") == 1 and ".wav" not in err  # no file is blamed
+
+
+def _embedding_store_noting_pid(pid_file: Path, root: Path, device: str | None = None):
+    """The embed stage's store; built in an actor (given a device), it says which process."""
+    from genrenet.pretrained.embeddings import EmbeddingStore
+
+    if device is not None:
+        pid_file.write_text(str(os.getpid()))
+    return EmbeddingStore("msd", root, device=device or "cpu")
+
+
+def test_embed_on_ray_survives_a_killed_actor(files_and_model, cluster, tmp_path) -> None:
+    from genrenet.engines.ray_cache import cache_records
+    from genrenet.pretrained.embeddings import EmbeddingStore
+
+    files, _ = files_and_model
+    chosen = files[8:12]
+    EmbeddingStore("msd", tmp_path / "local").extract(chosen)
+    pid_file = tmp_path / "actor.pid"
+    make = partial(_embedding_store_noting_pid, pid_file, tmp_path / "ray")
+    records = cache_records(map(str, chosen), make, embed=True, settings=RaySettings(actors=1))
+    statuses, killed = {}, None
+    for record in records:
+        statuses[record["path"]] = record["status"]
+        if killed is None:
+            killed = int(pid_file.read_text())
+            os.kill(killed, signal.SIGKILL)  # the embedding actor, mid-run
+    assert killed is not None and int(pid_file.read_text()) != killed  # Ray started another
+    assert statuses == {str(p): "computed" for p in chosen}
+    local = _entries(tmp_path / "local")
+    made = _entries(tmp_path / "ray", leftovers=True)
+    assert len(local) == 8 and made == local  # whole entries only, the local engine's
