@@ -144,11 +144,14 @@ def _entries(cache: Path, leftovers: bool = False) -> dict[str, bytes]:
 
 
 def _index(out: Path, cache: Path, field: str) -> dict[str, dict]:
-    """An index's records by path, cache files relative to the cache folder."""
+    """An index's records by path, cache files relative to the cache folder (a failure's
+    record has no cache file: Parquet gives it an empty column, JSON Lines no key)."""
     records = {}
     for record in read_records(out):
         if record.get(field):
             record[field] = str(Path(record[field]).relative_to(cache))
+        else:
+            record.pop(field, None)
         records[record["path"]] = record
     return records
 
@@ -159,27 +162,28 @@ def test_extract_with_ray_equals_local_and_resumes(files_and_model, cluster, tmp
     bad.write_text("not audio")
     listed = tmp_path / "list.txt"
     listed.write_text("".join(f"{p}\n" for p in [*files[:8], bad]))
-    for engine in ("local", "ray"):
+    outs = {"local": tmp_path / "local.jsonl", "ray": tmp_path / "ray.parquet"}
+    for engine, out in outs.items():
         result = _cli(
             *("extract", "--from-list", listed, "--engine", engine),
-            *("--cache", tmp_path / engine, "--out", tmp_path / f"{engine}.jsonl"),
+            *("--cache", tmp_path / engine, "--out", out),
         )
         assert result.exit_code == 1, result.output  # the bad file; the batch went on
         assert "8 of 9 tracks ready" in result.stdout
     local, ray_made = (_entries(tmp_path / e) for e in ("local", "ray"))
     assert len(local) == 8 and ray_made == local  # the same entries, byte for byte
-    indexes = [_index(tmp_path / f"{e}.jsonl", tmp_path / e, "features") for e in ("local", "ray")]
+    indexes = [_index(out, tmp_path / e, "features") for e, out in outs.items()]
     assert indexes[0] == indexes[1] and len(indexes[0]) == 9
     assert "not an audio file" in indexes[1][str(bad)]["error"]
     # resume: only the track not yet in the index runs
     listed.write_text(listed.read_text() + f"{files[8]}\n")
     result = _cli(
         *("extract", "--from-list", listed, "--engine", "ray", "--resume"),
-        *("--cache", tmp_path / "ray", "--out", tmp_path / "ray.jsonl"),
+        *("--cache", tmp_path / "ray", "--out", outs["ray"]),
     )
     assert result.exit_code == 0, result.output
     assert "1 of 1 tracks ready" in result.stdout and "9 already in the index" in result.stdout
-    paths = [r["path"] for r in read_records(tmp_path / "ray.jsonl")]
+    paths = [r["path"] for r in read_records(outs["ray"])]
     assert sorted(paths) == sorted(map(str, [*files[:9], bad]))  # each exactly once
     assert len(_entries(tmp_path / "ray")) == 9
 
