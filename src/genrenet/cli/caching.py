@@ -15,38 +15,48 @@ from rich.markup import escape
 
 from genrenet.cli.batch import LOCAL_CHUNK, CacheIndex
 from genrenet.cli.common import console, fail, open_or_fail, progress_bar, report_warnings
-from genrenet.data.tracks import Skipped
+from genrenet.data.tracks import Collection, Skipped
 
 
 @dataclass
 class CacheInputs:
-    """The tracks of a command: a collection's (``labels`` by path) then a list file's."""
+    """The tracks of a command: a collection's (opened up front: a bad path is a usage error
+    before any work starts), then a list file's, streamed."""
 
-    data: Path | None
+    collection: Collection | None
     from_list: Path | None
-    labels: dict[str, str] = field(default_factory=dict)
+    _labels: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def __iter__(self) -> Iterator[Path | Skipped]:
         from genrenet.data.inputs import iter_inputs
 
-        if self.data is not None:
-            collection = open_or_fail(self.data)
-            report_warnings(collection.warnings)
-            yield from collection.skipped
-            for track in collection.tracks:
-                self.labels[str(track.path)] = track.label
-                yield track.path
+        if self.collection is not None:
+            yield from self.collection.skipped
+            yield from (track.path for track in self.collection.tracks)
         if self.from_list is not None:
             yield from iter_inputs([], self.from_list)
 
+    def label(self, path: Path) -> str:
+        """The genre of a collection's track ("" for a listed file)."""
+        if self.collection is None:
+            return ""
+        if self._labels is None:
+            self._labels = {str(t.path): t.label for t in self.collection.tracks}
+        return self._labels.get(str(path), "")
+
 
 def cache_inputs(data: Path | None, from_list: Path | None) -> CacheInputs:
-    """The inputs of ``extract`` / ``embed``, checked: at least one source, the list readable."""
+    """The inputs of ``extract`` / ``embed``, checked: at least one source, the collection
+    opened (its warnings printed), the list file there."""
     if data is None and from_list is None:
         raise fail("give a collection (folder, CSV manifest) or --from-list FILE", 2)
     if from_list is not None and not from_list.is_file():
         raise fail(f"{from_list}: list file not found", 2)
-    return CacheInputs(data, from_list)
+    collection = None
+    if data is not None:
+        collection = open_or_fail(data)
+        report_warnings(collection.warnings)
+    return CacheInputs(collection, from_list)
 
 
 @dataclass

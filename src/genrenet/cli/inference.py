@@ -115,7 +115,7 @@ def embed(
     if out is not None and run.ready:
         from genrenet.pretrained.embeddings import write_npz
 
-        tracks = [Track(p, inputs.labels.get(str(p), "")) for p in run.ready]
+        tracks = [Track(p, inputs.label(p)) for p in run.ready]
         write_npz(out, store, tracks)
         console.print(f"embeddings of {len(tracks)} tracks written to {escape(str(out))}")
     report_run(run, "embedded", store.folder)
