@@ -14,7 +14,14 @@ import typer
 from rich.markup import escape
 
 from genrenet.cli.batch import LOCAL_CHUNK, CacheIndex
-from genrenet.cli.common import console, fail, open_or_fail, progress_bar, report_warnings
+from genrenet.cli.common import (
+    console,
+    fail,
+    open_or_fail,
+    progress_bar,
+    report_skipped,
+    report_warnings,
+)
 from genrenet.data.tracks import Collection, Skipped
 
 
@@ -153,8 +160,6 @@ def fill_cache(
 def report_run(run: CacheRun, what: str, folder: Path) -> None:
     """The summary line, the failures; exit 1 when some track failed (with a message when none
     is ready)."""
-    from genrenet.cli.common import report_skipped
-
     line = f"{run.ok} of {run.total} tracks {what} in {folder}"
     line += f" ({run.computed} computed, {run.cached} from the cache)"
     if run.already:
