@@ -262,3 +262,11 @@ def test_extract_from_list_and_folder_runs_each_track_once(clips, tmp_path) -> N
     for bad in ([], ["--engine", "spark"], ["--engine", "local", "--address", "auto"]):
         usage = runner.invoke(app, ["extract", *(bad and [str(folder.parent)]), *bad])
         assert usage.exit_code == 2, (bad, usage.output)
+
+
+def test_extract_and_embed_engine_ray_without_ray_name_the_install(clips, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for command in ("extract", "embed"):
+        result = runner.invoke(app, [command, str(clips[0].parent), "--engine", "ray"])
+        assert result.exit_code == 2, result.output
+        assert "pip install 'genrenet[ray]'" in result.output
