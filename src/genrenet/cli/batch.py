@@ -214,9 +214,11 @@ class CacheIndex:
     """``--out`` of ``extract`` and ``embed``: one record per track naming its cache file (or
     its error), written as each track finishes (``on_done``), resumable like ``predict``'s."""
 
-    def __init__(self, out: Path | None, resume: bool, entry_path, field: str) -> None:
+    def __init__(
+        self, out: Path | None, resume: bool, entry_path, field: str, option: str = "--out"
+    ) -> None:
         if resume and out is None:
-            raise fail("--resume needs --out", 2)
+            raise fail(f"--resume needs {option}", 2)
         self.writer = _open_writer(BatchOutput(out, resume))
         self.entry_path = entry_path
         self.field = field

@@ -73,7 +73,9 @@ def embed(
             "file, as tracks finish (resumable with --resume).",
         ),
     ] = None,
-    resume: ResumeOpt = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted --index: skip the tracks in it.")
+    ] = False,
     from_list: FromListOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
@@ -95,7 +97,7 @@ def embed(
     settings = engine_settings(engine, address, num_gpus, actors)
     inputs = cache_inputs(data, from_list)
     store = EmbeddingStore(tagger, cache)
-    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings")
+    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings", "--index")
     try:
         if settings is not None:
             store.network()  # missing weights: one message here, not a failing actor per node
