@@ -224,7 +224,8 @@ def test_extract_out_indexes_the_cache_and_resumes(clips, tmp_path) -> None:
         assert np.load(records[str(folder / clip.name)]["features"]).shape[0] == 128
     (folder / "more.wav").symlink_to(clips[3])
     again = runner.invoke(app, [*args, "--resume"])
-    assert again.exit_code == 1
+    assert again.exit_code == 0  # like predict: a failure already in the index is not retried
+    assert "1 of 1 tracks ready" in again.stdout and "4 already in the index" in again.stdout
     assert len(list(read_records(out))) == 5
 
 
@@ -239,3 +240,33 @@ def test_tag_out_with_windows(clips, tmp_path) -> None:
     records = list(read_records(out))
     assert [len(r["top"]) for r in records] == [5, 5]
     assert sorted(r["path"] for r in records) == sorted(map(str, clips[:2]))
+
+
+def test_extract_from_list_and_folder_runs_each_track_once(clips, tmp_path) -> None:
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{clips[0]}\n{clips[1]}\n{tmp_path / 'gone.wav'}\n")
+    args = ["--from-list", str(listed), "--cache", str(tmp_path / "cache")]
+    result = runner.invoke(app, ["extract", *args, "--out", str(tmp_path / "f.jsonl")])
+    assert result.exit_code == 1  # gone.wav
+    assert "2 of 3 tracks ready" in result.stdout and "gone.wav: file not found" in result.stderr
+    records = {r["path"]: r for r in read_records(tmp_path / "f.jsonl")}
+    assert records[str(tmp_path / "gone.wav")]["error"] == "file not found"
+    assert np.load(records[str(clips[1])]["features"]).shape[0] == 128
+    folder = tmp_path / "music" / "rock"
+    folder.mkdir(parents=True)
+    (folder / "a.wav").symlink_to(clips[2])
+    listed.write_text(f"{folder / 'a.wav'}\n{clips[0]}\n")
+    both = runner.invoke(app, ["extract", str(folder.parent), *args])  # a.wav named twice
+    assert both.exit_code == 0, both.output
+    assert "2 of 2 tracks ready" in both.stdout and "(1 computed, 1 from the cache)" in both.stdout
+    for bad in ([], ["--engine", "spark"], ["--engine", "local", "--address", "auto"]):
+        usage = runner.invoke(app, ["extract", *(bad and [str(folder.parent)]), *bad])
+        assert usage.exit_code == 2, (bad, usage.output)
+
+
+def test_extract_and_embed_engine_ray_without_ray_name_the_install(clips, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for command in ("extract", "embed"):
+        result = runner.invoke(app, [command, str(clips[0].parent), "--engine", "ray"])
+        assert result.exit_code == 2, result.output
+        assert "pip install 'genrenet[ray]'" in result.output

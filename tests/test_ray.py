@@ -123,3 +123,141 @@ def test_two_node_cluster_runs_the_pipeline(files_and_model, local_answers, clus
         )
     )
     _check_same(records, {k: local_answers[k] for k in chosen}, clf.labels)
+
+
+# -- extract and embed: the caches filled by Ray workers ---------------------------------------
+
+
+def _cli(*args: object) -> object:
+    from typer.testing import CliRunner
+
+    from genrenet.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _entries(cache: Path, leftovers: bool = False) -> dict[str, bytes]:
+    """Every entry of a cache folder, by its path inside the folder; no temporary file left
+    behind unless ``leftovers`` (a process killed mid-write may leave one, never an entry)."""
+    assert leftovers or not [p for p in cache.rglob("*") if ".tmp" in p.name]
+    return {str(p.relative_to(cache)): p.read_bytes() for p in cache.rglob("*.npy")}
+
+
+def _index(out: Path, cache: Path, field: str) -> dict[str, dict]:
+    """An index's records by path, cache files relative to the cache folder (a failure's
+    record has no cache file: Parquet gives it an empty column, JSON Lines no key)."""
+    records = {}
+    for record in read_records(out):
+        if record.get(field):
+            record[field] = str(Path(record[field]).relative_to(cache))
+        else:
+            record.pop(field, None)
+        records[record["path"]] = record
+    return records
+
+
+def test_extract_with_ray_equals_local_and_resumes(files_and_model, cluster, tmp_path) -> None:
+    files, _ = files_and_model
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"{p}\n" for p in [*files[:8], bad]))
+    outs = {"local": tmp_path / "local.jsonl", "ray": tmp_path / "ray.parquet"}
+    for engine, out in outs.items():
+        result = _cli(
+            *("extract", "--from-list", listed, "--engine", engine),
+            *("--cache", tmp_path / engine, "--out", out),
+        )
+        assert result.exit_code == 1, result.output  # the bad file; the batch went on
+        assert "8 of 9 tracks ready" in result.stdout
+    local, ray_made = (_entries(tmp_path / e) for e in ("local", "ray"))
+    assert len(local) == 8 and ray_made == local  # the same entries, byte for byte
+    indexes = [_index(out, tmp_path / e, "features") for e, out in outs.items()]
+    assert indexes[0] == indexes[1] and len(indexes[0]) == 9
+    assert "not an audio file" in indexes[1][str(bad)]["error"]
+    # resume: only the track not yet in the index runs
+    listed.write_text(listed.read_text() + f"{files[8]}\n")
+    result = _cli(
+        *("extract", "--from-list", listed, "--engine", "ray", "--resume"),
+        *("--cache", tmp_path / "ray", "--out", outs["ray"]),
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 tracks ready" in result.stdout and "9 already in the index" in result.stdout
+    paths = [r["path"] for r in read_records(outs["ray"])]
+    assert sorted(paths) == sorted(map(str, [*files[:9], bad]))  # each exactly once
+    assert len(_entries(tmp_path / "ray")) == 9
+
+
+def test_embed_with_ray_equals_local(files_and_model, cluster, tmp_path) -> None:
+    files, _ = files_and_model
+    music = tmp_path / "music" / "rock"
+    music.mkdir(parents=True)
+    for clip in files[:3]:
+        (music / clip.name).symlink_to(clip)
+    (music / "empty.wav").write_bytes(b"")
+    for engine in ("local", "ray"):
+        result = _cli(
+            *("embed", music.parent, "--engine", engine, "--cache", tmp_path / engine),
+            *("--index", tmp_path / f"{engine}.jsonl", "--out", tmp_path / f"{engine}.npz"),
+        )
+        assert result.exit_code == 1, result.output  # the empty file
+        assert "3 of 4 tracks embedded" in result.stdout
+    local, ray_made = (_entries(tmp_path / e) for e in ("local", "ray"))
+    assert len(local) == 6 and ray_made == local  # features and embeddings, byte for byte
+    indexes = [
+        _index(tmp_path / f"{e}.jsonl", tmp_path / e, "embeddings") for e in ("local", "ray")
+    ]
+    assert indexes[0] == indexes[1] and len(indexes[0]) == 4
+    assert indexes[1][str(music / "empty.wav")]["error"]
+    npz = [np.load(tmp_path / f"{e}.npz") for e in ("local", "ray")]
+    assert list(npz[1]["paths"]) == [str(music / c.name) for c in files[:3]]
+    for key in npz[0].files:
+        np.testing.assert_array_equal(npz[0][key], npz[1][key])
+
+
+def test_extract_with_ray_blames_an_unwritable_cache_once(
+    files_and_model, cluster, tmp_path, capsys
+) -> None:
+    from tests.reliability.conftest import run_cli
+
+    files, _ = files_and_model
+    (tmp_path / "afile").write_text("")
+    cache = tmp_path / "afile" / "cache"  # under a file: no worker can write it
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"{p}\n" for p in files[:3]))
+    args = ["extract", "--from-list", str(listed), "--engine", "ray", "--cache", str(cache)]
+    code, out, err = run_cli(args, capsys)
+    assert code == 1 and "Traceback" not in err
+    assert err.count("cannot be written") == 1 and ".wav" not in err  # no file is blamed
+
+
+def _embedding_store_noting_pid(pid_file: Path, root: Path, device: str | None = None):
+    """The embed stage's store; built in an actor (given a device), it says which process."""
+    from genrenet.pretrained.embeddings import EmbeddingStore
+
+    if device is not None:
+        pid_file.write_text(str(os.getpid()))
+    return EmbeddingStore("msd", root, device=device or "cpu")
+
+
+def test_embed_on_ray_survives_a_killed_actor(files_and_model, cluster, tmp_path) -> None:
+    from genrenet.engines.ray_cache import cache_records
+    from genrenet.pretrained.embeddings import EmbeddingStore
+
+    files, _ = files_and_model
+    chosen = files[8:12]
+    EmbeddingStore("msd", tmp_path / "local").extract(chosen)
+    pid_file = tmp_path / "actor.pid"
+    make = partial(_embedding_store_noting_pid, pid_file, tmp_path / "ray")
+    records = cache_records(map(str, chosen), make, embed=True, settings=RaySettings(actors=1))
+    statuses, killed = {}, None
+    for record in records:
+        statuses[record["path"]] = record["status"]
+        if killed is None:
+            killed = int(pid_file.read_text())
+            os.kill(killed, signal.SIGKILL)  # the embedding actor, mid-run
+    assert killed is not None and int(pid_file.read_text()) != killed  # Ray started another
+    assert statuses == {str(p): "computed" for p in chosen}
+    local = _entries(tmp_path / "local")
+    made = _entries(tmp_path / "ray", leftovers=True)
+    assert len(local) == 8 and made == local  # whole entries only, the local engine's

@@ -138,12 +138,8 @@ def _open_writer(output: BatchOutput):
 def _engine_records(job: BatchJob, output: BatchOutput, paths: Iterator[Path]):
     """Records from the chosen engine, as files finish."""
     if output.engine == "ray":
-        from genrenet.engines.ray import RayMissingError, predict_records, require_ray
+        from genrenet.engines.ray import predict_records
 
-        try:
-            require_ray()
-        except RayMissingError as err:
-            raise fail(str(err), 2) from None
         return predict_records(
             paths,
             job.ray_load,
@@ -154,6 +150,26 @@ def _engine_records(job: BatchJob, output: BatchOutput, paths: Iterator[Path]):
     if output.engine != "local":
         raise fail(f"--engine must be local or ray, got {output.engine!r}", 2)
     return _local_records(job, paths)
+
+
+def engine_settings(
+    engine: str, address: str | None, num_gpus: float = 0.0, actors: int | None = None
+):
+    """The :class:`~genrenet.engines.ray.RaySettings` of ``--engine ray`` (None for local),
+    the options checked and Ray's presence too (its absence names the install; exit 2)."""
+    if engine not in ("local", "ray"):
+        raise fail(f"--engine must be local or ray, got {engine!r}", 2)
+    if engine == "local":
+        if address is not None or num_gpus or actors is not None:
+            raise fail("--address, --num-gpus and --actors go with --engine ray", 2)
+        return None
+    from genrenet.engines.ray import RayMissingError, RaySettings, require_ray
+
+    try:
+        require_ray()
+    except RayMissingError as err:
+        raise fail(str(err), 2) from None
+    return RaySettings(address=address, num_gpus=num_gpus, actors=actors)
 
 
 def _local_records(job: BatchJob, paths: Iterator[Path]) -> Iterator[dict[str, Any]]:
@@ -198,9 +214,11 @@ class CacheIndex:
     """``--out`` of ``extract`` and ``embed``: one record per track naming its cache file (or
     its error), written as each track finishes (``on_done``), resumable like ``predict``'s."""
 
-    def __init__(self, out: Path | None, resume: bool, entry_path, field: str) -> None:
+    def __init__(
+        self, out: Path | None, resume: bool, entry_path, field: str, option: str = "--out"
+    ) -> None:
         if resume and out is None:
-            raise fail("--resume needs --out", 2)
+            raise fail(f"--resume needs {option}", 2)
         self.writer = _open_writer(BatchOutput(out, resume))
         self.entry_path = entry_path
         self.field = field

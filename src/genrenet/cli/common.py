@@ -161,6 +161,10 @@ def device_or_fail(device: str | None) -> str:
 
 # Options of several commands.
 DataArg = Annotated[Path, typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest.")]
+OptionalDataArg = Annotated[
+    Path | None,
+    typer.Argument(help="Genre folders, GTZAN/FMA tree or CSV manifest (or use --from-list)."),
+]
 WorkersOpt = Annotated[int, typer.Option(help="Parallel workers.")]
 CacheOpt = Annotated[Path | None, typer.Option(help="Feature cache folder.")]
 StoreCacheOpt = Annotated[

@@ -12,9 +12,13 @@ from rich.table import Table
 from genrenet.cli.common import (
     DEFAULT_SEED,
     DEFAULT_WORKERS,
+    AddressOpt,
     ClipsOpt,
     DataArg,
+    EngineOpt,
     FeatureKind,
+    FromListOpt,
+    OptionalDataArg,
     OutOpt,
     ResumeOpt,
     SecondsOpt,
@@ -63,36 +67,39 @@ def synth(
 
 
 def extract(
-    data: DataArg,
+    data: OptionalDataArg = None,
     features: Annotated[FeatureKind, typer.Option(help="Feature kind.")] = FeatureKind.logmel,
     workers: WorkersOpt = DEFAULT_WORKERS,
     cache: StoreCacheOpt = None,
     out: OutOpt = None,
     resume: ResumeOpt = False,
+    from_list: FromListOpt = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Compute full-length features of every track once and cache them on disk."""
-    from genrenet.cli.batch import CacheIndex
+    from functools import partial
+
+    from genrenet.cli.batch import CacheIndex, engine_settings
+    from genrenet.cli.caching import cache_inputs, fill_cache, report_run
     from genrenet.data.store import FeatureStore
     from genrenet.features import FeatureConfig
 
-    collection = open_or_fail(data)
-    report_warnings(collection.warnings)
-    store = FeatureStore(FeatureConfig.of_kind(features.value), cache)
+    settings = engine_settings(engine, address)
+    inputs = cache_inputs(data, from_list)
+    config = FeatureConfig.of_kind(features.value)
+    store = FeatureStore(config, cache)
     index = CacheIndex(out, resume, store.entry_path, "features")
-    paths = [t.path for t in collection.tracks]
-    with progress_bar(f"extracting {features.value}", len(paths)) as advance:
-        result = store.extract(paths, workers=workers, on_done=index.on_done(advance))
-    skipped = collection.skipped + result.failed
-    index.close(skipped)
-    console.print(
-        f"{len(result.ok)} of {len(paths)} tracks ready in {escape(str(store.folder))} "
-        f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
+    run = fill_cache(
+        store,
+        inputs,
+        index,
+        f"extracting {features.value}",
+        workers=workers,
+        ray_settings=settings,
+        make_store=partial(FeatureStore, config, store.root.absolute()),
     )
-    report_skipped(skipped)
-    if not result.ok:
-        raise fail(f"{data}: no readable audio tracks found")
-    if skipped:
-        raise typer.Exit(1)
+    report_run(run, "ready", store.folder)
 
 
 def info(

@@ -13,6 +13,7 @@ from genrenet.cli.batch import (
     BatchJob,
     BatchOutput,
     CacheIndex,
+    engine_settings,
     predictions_of,
     print_json,
     run_batch,
@@ -21,12 +22,12 @@ from genrenet.cli.common import (
     DEFAULT_WORKERS,
     ActorsOpt,
     AddressOpt,
-    DataArg,
     DecodeWorkersOpt,
     DeviceOpt,
     EngineOpt,
     FromListOpt,
     NumGpusOpt,
+    OptionalDataArg,
     OutOpt,
     ResumeOpt,
     Runtime,
@@ -39,10 +40,6 @@ from genrenet.cli.common import (
     errors,
     fail,
     load_model_or_fail,
-    open_or_fail,
-    progress_bar,
-    report_skipped,
-    report_warnings,
 )
 
 InputsArg = Annotated[
@@ -59,7 +56,7 @@ CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
 
 
 def embed(
-    data: DataArg,
+    data: OptionalDataArg = None,
     tagger: Annotated[str, typer.Option(help="Which musicnn weights: msd or mtt.")] = "msd",
     out: Annotated[
         Path | None,
@@ -78,10 +75,21 @@ def embed(
             "file, as tracks finish (resumable with --resume).",
         ),
     ] = None,
-    resume: ResumeOpt = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted --index: skip the tracks in it.")
+    ] = False,
+    from_list: FromListOpt = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    num_gpus: NumGpusOpt = 0.0,
+    actors: ActorsOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """musicnn embeddings of every track, per 3 s window, kept in the feature store."""
+    from functools import partial
+
+    from genrenet.cli.caching import cache_inputs, fill_cache, report_run
+    from genrenet.data.tracks import Track
     from genrenet.pretrained.embeddings import EmbeddingStore
     from genrenet.pretrained.musicnn_weights import MissingWeightsError
 
@@ -89,35 +97,36 @@ def embed(
         raise fail(f"--tagger must be msd or mtt, got {tagger!r}", 2)
     if out is not None and out.suffix != ".npz":
         raise fail(f"{out}: --out must name an .npz file", 2)
+    settings = engine_settings(engine, address, num_gpus, actors)
+    if settings is not None and device is not None:
+        raise fail("--device goes with the local engine; with --engine ray, --num-gpus decides", 2)
     where = device_or_fail(device)
-    collection = open_or_fail(data)
-    report_warnings(collection.warnings)
+    inputs = cache_inputs(data, from_list)
     store = EmbeddingStore(tagger, cache, device=where)
-    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings")
-    paths = [t.path for t in collection.tracks]
+    cache_index = CacheIndex(index, resume, store.entry_path, "embeddings", "--index")
     try:
-        with progress_bar(f"embedding with {tagger.upper()}_musicnn", len(paths)) as advance:
-            result = store.extract(paths, workers=workers, on_done=cache_index.on_done(advance))
+        if settings is not None:
+            store.network()  # missing weights: one message here, not a failing actor per node
+        run = fill_cache(
+            store,
+            inputs,
+            cache_index,
+            f"embedding with {tagger.upper()}_musicnn",
+            workers=workers,
+            ray_settings=settings,
+            make_store=partial(EmbeddingStore, tagger, store.features.root.absolute()),
+            embed=True,
+            keep_ready=out is not None,
+        )
     except MissingWeightsError as err:
         raise fail(str(err), 2) from None
-    skipped = collection.skipped + result.failed
-    cache_index.close(skipped)
-    console.print(
-        f"{len(result.ok)} of {len(paths)} tracks embedded in {escape(str(store.folder))} "
-        f"({len(result.computed)} computed, {len(result.cached)} from the cache)"
-    )
-    if out is not None and result.ok:
+    if out is not None and run.ready:
         from genrenet.pretrained.embeddings import write_npz
 
-        ok = set(result.ok)
-        tracks = [t for t in collection.tracks if t.path in ok]
+        tracks = [Track(p, inputs.label(p)) for p in run.ready]
         write_npz(out, store, tracks)
         console.print(f"embeddings of {len(tracks)} tracks written to {escape(str(out))}")
-    report_skipped(skipped)
-    if not result.ok:
-        raise fail(f"{data}: no readable audio tracks found")
-    if skipped:
-        raise typer.Exit(1)
+    report_run(run, "embedded", store.folder)
 
 
 def predict(
@@ -252,15 +261,7 @@ def _check_output_options(as_json: bool, as_csv: bool, hop: float | None) -> Non
 
 def _batch_output(out, resume, engine, address, num_gpus, actors, as_json, as_csv) -> BatchOutput:
     """The output and engine settings of a batch command, checked."""
-    if engine not in ("local", "ray"):
-        raise fail(f"--engine must be local or ray, got {engine!r}", 2)
-    if engine == "local" and (address is not None or num_gpus or actors is not None):
-        raise fail("--address, --num-gpus and --actors go with --engine ray", 2)
-    settings = None
-    if engine == "ray":
-        from genrenet.engines.ray import RaySettings
-
-        settings = RaySettings(address=address, num_gpus=num_gpus, actors=actors)
+    settings = engine_settings(engine, address, num_gpus, actors)
     return BatchOutput(out, resume, engine, settings, as_json, as_csv)
 
 

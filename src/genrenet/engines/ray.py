@@ -147,18 +147,9 @@ def predict_records(
     """
     settings = settings or RaySettings()
     ray = connect(settings)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    actors = settings.actors or (
-        max(1, int(ray.cluster_resources().get("GPU", 0)))
-        if settings.num_gpus
-        else max(1, cpus // 4)
-    )
     options = {"top_k": top_k, "hop_seconds": hop_seconds, "timeline": timeline}
     options["windows"] = windows
-    stream = iter(paths)
-    while chunk := [str(p) for p in islice(stream, settings.chunk)]:
-        items = [{"path": os.path.abspath(p), "key": p} for p in chunk]
-        ds = ray.data.from_items(items, override_num_blocks=min(len(items), 256))
+    for ds in path_datasets(ray, paths, settings):
         # Decoding runs in its own CPU tasks: the memory hint keeps Ray from fusing it into the
         # model actors (fused, every file would be decoded by the few actors, one at a time).
         ds = ds.map_batches(
@@ -172,9 +163,32 @@ def predict_records(
             Scorer,
             fn_constructor_kwargs={"load": load, "options": options},
             batch_size=1,
-            concurrency=actors,
-            num_cpus=1 if not settings.num_gpus else 0,
-            num_gpus=settings.num_gpus or None,
+            **actor_pool(ray, settings),
         )  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1 by default)
         for row in ds.iter_rows():
             yield json.loads(row["record"])
+
+
+def path_datasets(ray: Any, paths: Iterable[str], settings: RaySettings) -> Iterator[Any]:
+    """Ray datasets of rows ``{"path": absolute path, "key": the path as given}``, one per chunk
+    of ``settings.chunk`` paths, so that the input can be a stream of any length."""
+    stream = iter(paths)
+    while chunk := [str(p) for p in islice(stream, settings.chunk)]:
+        items = [{"path": os.path.abspath(p), "key": p} for p in chunk]
+        yield ray.data.from_items(items, override_num_blocks=min(len(items), 256))
+
+
+def actor_pool(ray: Any, settings: RaySettings) -> dict[str, Any]:
+    """``map_batches`` arguments of the model stage: ``settings.actors`` actors (default one
+    per GPU with ``num_gpus``, else one per 4 CPUs), each with ``num_gpus`` or one CPU."""
+    resources = ray.cluster_resources()
+    actors = settings.actors or (
+        max(1, int(resources.get("GPU", 0)))
+        if settings.num_gpus
+        else max(1, int(resources.get("CPU", 1)) // 4)
+    )
+    return {
+        "concurrency": actors,
+        "num_cpus": 1 if not settings.num_gpus else 0,
+        "num_gpus": settings.num_gpus or None,
+    }

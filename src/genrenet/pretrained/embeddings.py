@@ -57,7 +57,8 @@ def track_embedding(windows: np.ndarray, kind: str = "penultimate") -> np.ndarra
 
 
 class EmbeddingStore:
-    """Cached musicnn window embeddings (MSD or MTT weights) of audio files."""
+    """Cached musicnn window embeddings (MSD or MTT weights) of audio files; the backbone runs
+    on ``device`` (``"cpu"``, or ``"cuda"`` where a Ray actor has a GPU)."""
 
     def __init__(self, tagger: str = "msd", root: Path | None = None, device: str = "cpu") -> None:
         from genrenet.devices import resolve_device
