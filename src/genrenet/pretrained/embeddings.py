@@ -2,9 +2,10 @@
 
 Each track's entry is a ``[n_windows, 1706]`` float32 matrix: per 3 s window, musicnn's
 mean-pool (753), max-pool (753) and penultimate (200) layers side by side. Windows follow
-genrenet's rule (non-overlapping from the start, the last one ending at the track's end), so a
-head fitted on them sees what :class:`genrenet.classifier.Classifier` feeds it when predicting.
-Per-track embeddings are the mean over windows.
+genrenet's rule (non-overlapping from the start, the last one ending at the track's end, or one
+every ``hop_seconds`` as ``predict --hop`` lays them), so a head fitted on them sees what
+:class:`genrenet.classifier.Classifier` feeds it when predicting. Per-track embeddings are the
+mean over windows.
 """
 
 from __future__ import annotations
@@ -59,10 +60,20 @@ def track_embedding(windows: np.ndarray, kind: str = "penultimate") -> np.ndarra
 class EmbeddingStore:
     """Cached musicnn window embeddings (MSD or MTT weights) of audio files."""
 
-    def __init__(self, tagger: str = "msd", root: Path | None = None) -> None:
+    def __init__(
+        self, tagger: str = "msd", root: Path | None = None, hop_seconds: float | None = None
+    ) -> None:
+        from genrenet.models.musicnn import PATCH_FRAMES
+
         self.tagger = tagger
         self.features = FeatureStore(FeatureConfig.of_kind("musicnn"), root)
         settings = {"model": f"{tagger.upper()}_musicnn", "window": "genrenet", "layout": LAYOUT}
+        self.hop_frames = PATCH_FRAMES
+        if hop_seconds is not None:  # the frames between windows of `predict --hop` (same rule)
+            if hop_seconds <= 0:
+                raise ValueError(f"hop must be positive, got {hop_seconds}")
+            self.hop_frames = max(1, self.features.config.frames_for(hop_seconds) - 1)
+            settings["hop_frames"] = self.hop_frames
         self.digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
         self.folder = self.features.root / "embeddings" / f"musicnn-{tagger}-{self.digest[:12]}"
         self._network = None
@@ -91,7 +102,7 @@ class EmbeddingStore:
         from genrenet.models.musicnn import CPU_PATCHES, PATCH_FRAMES
         from genrenet.patches import sliding_windows
 
-        windows = sliding_windows(feats, PATCH_FRAMES, PATCH_FRAMES)
+        windows = sliding_windows(feats, PATCH_FRAMES, self.hop_frames)
         net = self.network()
         rows = []
         with torch.no_grad():
