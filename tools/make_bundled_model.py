@@ -190,6 +190,8 @@ class Search:
     def embed_all(self) -> None:
         everything = sum(self.parts.values(), Part()).paths
         for (tagger, hop), store in self.stores.items():
+            if hop != 3.0:
+                continue  # overlapping windows: only what exists (see variants)
             start = time.time()
             report = store.extract(everything, workers=1)
             if report.failed:
@@ -285,6 +287,17 @@ class Search:
                 if train_hop == predict_hop == 3.0:
                     continue
                 settings = {**base, "train_hop": train_hop, "predict_hop": predict_hop}
+                needs = [(train_hop, self.parts["train"] + self.parts["excerpts"])]
+                needs.append((predict_hop, self.parts["valid"]))
+                missing = [
+                    (hop, path)
+                    for hop, part in needs
+                    for path in part.paths
+                    if not self.stores[(base["tagger"], hop)].entry_path(path).exists()
+                ]
+                if missing:  # embedding them here would take long: say so, skip
+                    print(f"{candidate_name(settings)}: {len(missing)} files not embedded, skipped")
+                    continue
                 out.append(self.candidate(settings))
         out.append(self.candidate({**base, "aggregate": "logits"}))
         return out
