@@ -368,6 +368,36 @@ def test_embed_stores_window_embeddings_and_writes_npz(synth_clips: Path, tmp_pa
     assert "6 from the cache" in again.output.replace("\n", " ")
 
 
+def test_embedding_store_with_a_hop_lays_windows_as_predict_does(
+    synth_clips: Path, tmp_path: Path
+) -> None:
+    """Overlapping windows (``hop_seconds``) start where ``predict --hop`` puts them, each row is
+    the embedding of its own window, and they are cached apart from the 3 s windows."""
+    from genrenet.classifier import Classifier
+    from genrenet.patches import window_starts
+    from genrenet.pretrained.embeddings import EmbeddingStore
+
+    path = synth_clips / "classical" / "classical0.wav"
+    plain = EmbeddingStore("msd", tmp_path / "cache")
+    half = EmbeddingStore("msd", tmp_path / "cache", hop_seconds=1.5)
+    assert half.entry_path(path) != plain.entry_path(path)
+    feats = np.asarray(half.features.load(path))
+    plan = Classifier.load("gtzan-musicnn").window_plan(1.5)
+    starts = window_starts(feats.shape[-1], plan.patch, plan.hop)
+    windows = half.load(path)
+    # 7 s = 438 frames: starts 0, 92, 184 and 251 (the last ending at the end); 0, 187, 251
+    # without a hop
+    assert starts.tolist() == [0, 92, 184, 251] and feats.shape[-1] == 438
+    assert windows.shape == (4, 1706) and len(plain.load(path)) == 3
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(feats[:, 92 : 92 + PATCH_FRAMES]))[None]
+        out = half.network().features(x.transpose(1, 2))
+    assert np.allclose(windows[1, 1506:], out.penultimate[0].numpy(), atol=1e-5)
+    assert np.allclose(half.load(path), windows)  # read back from its own entry
+    with pytest.raises(ValueError, match="hop must be positive"):
+        EmbeddingStore("msd", tmp_path / "cache", hop_seconds=0)
+
+
 @pytest.mark.parametrize("head", ["logreg", "svm", "mlp"])
 def test_heads_on_frozen_embeddings_are_folded_into_the_network(
     head: str, synth_clips: Path, tmp_path: Path

@@ -2,9 +2,10 @@
 
 Each track's entry is a ``[n_windows, 1706]`` float32 matrix: per 3 s window, musicnn's
 mean-pool (753), max-pool (753) and penultimate (200) layers side by side. Windows follow
-genrenet's rule (non-overlapping from the start, the last one ending at the track's end), so a
-head fitted on them sees what :class:`genrenet.classifier.Classifier` feeds it when predicting.
-Per-track embeddings are the mean over windows.
+genrenet's rule (non-overlapping from the start, the last one ending at the track's end, or one
+every ``hop_seconds`` as ``predict --hop`` lays them), so a head fitted on them sees what
+:class:`genrenet.classifier.Classifier` feeds it when predicting. Per-track embeddings are the
+mean over windows.
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ class EmbeddingStore:
     """Cached musicnn window embeddings (MSD or MTT weights) of audio files; the backbone runs
     on ``device`` (``"cpu"``, or ``"cuda"`` where a Ray actor has a GPU)."""
 
-    def __init__(self, tagger: str = "msd", root: Path | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        tagger: str = "msd",
+        root: Path | None = None,
+        device: str = "cpu",
+        hop_seconds: float | None = None,
+    ) -> None:
         from genrenet.devices import resolve_device
+        from genrenet.models.musicnn import PATCH_FRAMES
 
         self.device = resolve_device(device)
         """Where the backbone runs; entries computed on a GPU equal the CPU's within float32
@@ -69,6 +77,12 @@ class EmbeddingStore:
         self.tagger = tagger
         self.features = FeatureStore(FeatureConfig.of_kind("musicnn"), root)
         settings = {"model": f"{tagger.upper()}_musicnn", "window": "genrenet", "layout": LAYOUT}
+        self.hop_frames = PATCH_FRAMES
+        if hop_seconds is not None:  # the frames between windows of `predict --hop` (same rule)
+            if hop_seconds <= 0:
+                raise ValueError(f"hop must be positive, got {hop_seconds}")
+            self.hop_frames = max(1, self.features.config.frames_for(hop_seconds) - 1)
+            settings["hop_frames"] = self.hop_frames
         self.digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
         self.folder = self.features.root / "embeddings" / f"musicnn-{tagger}-{self.digest[:12]}"
         self._network = None
@@ -97,7 +111,7 @@ class EmbeddingStore:
         from genrenet.models.musicnn import CPU_PATCHES, PATCH_FRAMES
         from genrenet.patches import sliding_windows
 
-        windows = sliding_windows(feats, PATCH_FRAMES, PATCH_FRAMES)
+        windows = sliding_windows(feats, PATCH_FRAMES, self.hop_frames)
         net = self.network()
         from genrenet.devices import exact_fp32
 
