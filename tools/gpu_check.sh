@@ -122,12 +122,12 @@ s_train() {
   gpu_or_skip
 }
 
-predict_pair() { # predict_pair NAME MODEL [ARGS...]: --device cuda and cpu, then compare
-  local name=$1 model=$2 rc
+device_pair() { # device_pair NAME COMMAND [ARGS...]: --device cpu and cuda, then compare
+  local name=$1 command=$2 rc
   shift 2
-  timeout "$(limit 120)" "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
+  timeout "$(limit 120)" "${GR[@]}" "$command" "$WORK/syn" --json --top-k 50 "$@" \
     --device cpu >"$OUT/$name-cpu.json" 2>"$OUT/$name-cpu.err" || { cat "$OUT/$name-cpu.err"; return 1; }
-  timeout "$(limit 120)" "${GR[@]}" predict "$WORK/syn" --model "$model" --json --top-k 50 "$@" \
+  timeout "$(limit 120)" "${GR[@]}" "$command" "$WORK/syn" --json --top-k 50 "$@" \
     --device cuda >"$OUT/$name-cuda.json" 2>"$OUT/$name-cuda.err"
   rc=$?
   if [ "$HAVE_CUDA" != 1 ]; then
@@ -136,6 +136,12 @@ predict_pair() { # predict_pair NAME MODEL [ARGS...]: --device cuda and cpu, the
   fi
   [ $rc = 0 ] || { cat "$OUT/$name-cuda.err"; return 1; }
   timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/$name-cpu.json" "$OUT/$name-cuda.json"
+}
+
+predict_pair() { # predict_pair NAME MODEL [ARGS...]: predict on both devices, then compare
+  local name=$1 model=$2
+  shift 2
+  device_pair "$name" predict --model "$model" "$@"
 }
 
 s_predict_cnn64() {
@@ -150,18 +156,7 @@ s_predict_bundled() {
 }
 
 s_tag() {
-  local rc
-  timeout "$(limit 120)" "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cpu \
-    >"$OUT/tag-cpu.json" 2>"$OUT/tag-cpu.err" || { cat "$OUT/tag-cpu.err"; return 1; }
-  timeout "$(limit 120)" "${GR[@]}" tag "$WORK/syn" --json --top-k 50 --device cuda \
-    >"$OUT/tag-cuda.json" 2>"$OUT/tag-cuda.err"
-  rc=$?
-  if [ "$HAVE_CUDA" != 1 ]; then
-    refused_clearly $rc "$OUT/tag-cuda.err"
-    return $?
-  fi
-  [ $rc = 0 ] || { cat "$OUT/tag-cuda.err"; return 1; }
-  timeout "$(limit 30)" "${CHECK[@]}" compare "$OUT/tag-cpu.json" "$OUT/tag-cuda.json"
+  device_pair tag tag
 }
 
 s_onnx() {
