@@ -3,7 +3,6 @@ survive a torn write or a kill -9 and resume to exactly one record per file, and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -229,9 +228,6 @@ def test_extract_out_indexes_the_cache_and_resumes(clips, tmp_path) -> None:
     assert len(list(read_records(out))) == 5
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("musicnn") is None, reason="musicnn weights not installed"
-)
 def test_tag_out_with_windows(clips, tmp_path) -> None:
     out = tmp_path / "tags.jsonl"
     args = ["tag", str(clips[0]), str(clips[1]), "--out", str(out), "--windows", "1"]

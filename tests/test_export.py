@@ -3,7 +3,6 @@ cached runtime against the PyTorch one, the CLI, and the README's plain-onnxrunt
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -24,10 +23,6 @@ from genrenet.patches import Normalizer
 ort = pytest.importorskip("onnxruntime", reason="pip install 'genrenet[onnx]'")
 
 ROOT = Path(__file__).resolve().parents[1]
-HAVE_WHEEL = importlib.util.find_spec("musicnn") is not None
-needs_wheel = pytest.mark.skipif(
-    not HAVE_WHEEL, reason="musicnn weights not installed: pip install --no-deps musicnn==0.1.0"
-)
 TOLERANCE = 1e-4
 
 
@@ -115,13 +110,10 @@ def test_temperature_divides_the_logits(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def bundled_graph(tmp_path_factory) -> Path:
-    if not HAVE_WHEEL:
-        pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
     out = tmp_path_factory.mktemp("export") / "gtzan-musicnn.onnx"
     return Classifier.load("gtzan-musicnn").export(out)
 
 
-@needs_wheel
 def test_bundled_model_graph_matches_pytorch(bundled_graph) -> None:
     meta = read_metadata(bundled_graph)
     assert meta["sample_rate"] == 16000 and len(meta["labels"]) == 10
@@ -154,7 +146,6 @@ def graph_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("graph-cache")
 
 
-@needs_wheel
 def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, graph_cache) -> None:
     tmp_path = graph_cache
     torch_clf = Classifier.load("gtzan-musicnn")
@@ -175,7 +166,6 @@ def test_runtime_onnx_predicts_as_torch_and_caches_the_graph(song, graph_cache) 
     assert torch_clf.content_key() != onnx_clf.content_key()
 
 
-@needs_wheel
 def test_runtime_int8_runs_and_is_marked_experimental(song, graph_cache) -> None:
     tmp_path = graph_cache
     fp32 = Classifier.load("gtzan-musicnn", runtime="onnx", cache_dir=tmp_path)
@@ -201,7 +191,6 @@ def readme_example() -> str:
     return match.group(1)
 
 
-@needs_wheel
 def test_readme_example_runs_without_genrenet_and_agrees_with_predict(bundled_graph, song):
     code = readme_example()
     assert len(code.strip().splitlines()) <= 12
@@ -225,7 +214,6 @@ def invoke(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@needs_wheel
 def test_cli_export_and_predict_with_runtime_onnx(song, tmp_path) -> None:
     result = invoke("export", "gtzan-musicnn", "--out", tmp_path / "m.onnx", "--input", "features")
     assert result.exit_code == 0, result.output
