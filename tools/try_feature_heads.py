@@ -1,0 +1,104 @@
+"""Heads on other window features than the bundle's: the musicnn taggers' own tag scores (the
+50 MSD and/or 50 MTT tag logits of each 3 s window), or the MSD and MTT pooled embeddings side
+by side in one head; scored on the filtered valid clips.
+
+    python tools/try_feature_heads.py --data ../shared/data --cache runs/cache
+
+A question of the bundled-model search (docs/bundled-model.md): with 1-12 train clips of the
+rare genres, does a head on the taggers' genre-like tags ("country", "blues", "metal", ...)
+generalise to unseen artists better than one on 1,506 pooled features, and does one head on
+both taggers' features do better than the ensemble of two heads? Same data and scoring
+as ``tools/make_bundled_model.py`` (train clips + train-list excerpts; mean of window
+probabilities per valid clip); the embeddings come from its cache (``EmbeddingStore``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from genrenet.evaluation.calibration import macro_recall
+from genrenet.pretrained.embeddings import EmbeddingStore, select
+from genrenet.pretrained.musicnn_weights import load_state_dict
+
+warnings.filterwarnings("ignore", category=UserWarning)
+TAGGERS = ("msd", "mtt")
+
+
+def bundled_model_tool():
+    """``tools/make_bundled_model.py`` as a module (its data reading is reused as it is)."""
+    path = Path(__file__).with_name("make_bundled_model.py")
+    spec = importlib.util.spec_from_file_location("make_bundled_model", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tag_layer(tagger: str) -> tuple[np.ndarray, np.ndarray]:
+    """The tagger's output layer (penultimate 200 -> 50 tag logits): weight, bias."""
+    state = load_state_dict(f"{tagger.upper()}_musicnn")
+    return state["output.weight"].double().numpy(), state["output.bias"].double().numpy()
+
+
+def window_features(stores: dict, layers: dict, path: Path, kind: str) -> np.ndarray:
+    """``[n_windows, d]``: tag logits of one tagger ("msd", "mtt") or of both ("both"), the
+    MSD pools embedding the bundle uses ("pools", the reference), or the MSD and MTT pools side
+    by side ("both-pools")."""
+    if kind in ("pools", "both-pools"):
+        taggers = TAGGERS if kind == "both-pools" else ("msd",)
+        pools = [select(stores[t].load(path), "pools") for t in taggers]
+        return np.concatenate(pools, axis=1).astype(np.float64)
+    parts = []
+    for tagger in TAGGERS if kind == "both" else (kind,):
+        penultimate = select(stores[tagger].load(path), "penultimate").astype(np.float64)
+        weight, bias = layers[tagger]
+        parts.append(penultimate @ weight.T + bias)
+    return np.concatenate(parts, axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--kinds", default="msd,mtt,both,pools,both-pools")
+    args = parser.parse_args()
+    tool = bundled_model_tool()
+    parts = tool.read_data(args.data.resolve())
+    stores = {t: EmbeddingStore(t, args.cache) for t in TAGGERS}
+    for store in stores.values():  # cached by make_bundled_model.py: only what is missing
+        store.extract(sum(parts.values(), tool.Part()).paths)
+    layers = {t: tag_layer(t) for t in TAGGERS}
+    train, valid = parts["train"] + parts["excerpts"], parts["valid"]
+    y_valid = valid.labels()
+    for kind in args.kinds.split(","):
+        x_train = [window_features(stores, layers, p, kind) for p in train.paths]
+        pairs = zip(x_train, train.y, strict=True)
+        y_train = np.concatenate([np.full(len(x), y) for x, y in pairs])
+        scaler = StandardScaler().fit(np.concatenate(x_train))
+        x_valid = [scaler.transform(window_features(stores, layers, p, kind)) for p in valid.paths]
+        for weighting in (None, "balanced"):
+            for c in (0.001, 0.01, 0.1, 1.0):
+                head = LogisticRegression(C=c, class_weight=weighting, max_iter=3000)
+                head.fit(scaler.transform(np.concatenate(x_train)), y_train)
+                proba = np.stack([head.predict_proba(x).mean(axis=0) for x in x_valid])
+                pred = proba.argmax(axis=1)
+                country = int(((pred == 2) & (y_valid == 2)).sum())
+                print(
+                    f"{kind:6s} {str(weighting):9s} C={c:<6g} "
+                    f"accuracy {(pred == y_valid).mean():.3f} "
+                    f"macro-recall {macro_recall(y_valid, pred, 10):.3f} country {country}/10 "
+                    f"({len(y_valid)} valid clips)",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
