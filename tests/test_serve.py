@@ -154,6 +154,11 @@ def test_tag_and_models(loaded, uploads, song, client) -> None:
     assert genres["labels"] == loaded.classifier.labels and genres["sample_rate"] == 16000
     assert genres["window_seconds"] == 3.0 and genres["architecture"] == "musicnn-msd"
     assert genres["training"]["config"]["model"] == "musicnn-msd"
+    # the fingerprints of the clips it was fitted on are summed up, not listed
+    fitted = len(loaded.classifier.metadata["fitted_on"])
+    assert (
+        "fitted_on" not in genres["training"] and genres["training"]["fitted_on_tracks"] == fitted
+    )
     assert tags["kind"] == "tags" and len(tags["labels"]) == 50
     assert models["token_required"] is False
 

@@ -201,6 +201,30 @@ def test_predict_long_file_streams_and_evaluate_cli(trained, synthetic, tmp_path
     assert (tmp_path / "ev" / "confusion_matrix.png").exists()
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["track"]["n"] == GENRES * 12
+    # every track but the test ones was used to fit the model (training or validation): said
+    split = json.loads((run / "split.json").read_text())
+    fitted = len(split["train"]) + len(split["valid"])
+    assert len(
+        json.loads((run / "model" / "config.json").read_text())["training"]["fitted_on"]
+    ) == (fitted)
+    assert metrics["meta"]["seen_in_fitting"] == fitted
+    assert f"{fitted} of {GENRES * 12} tracks were used to fit" in " ".join(result.output.split())
+    # the held-out test tracks alone, listed in a manifest: nothing seen, no warning
+    rows = ["path,label"] + [f"{synthetic / t},{Path(t).parent.name}" for t in split["test"]]
+    (tmp_path / "test.csv").write_text("\n".join(rows) + "\n")
+    args = [
+        "evaluate",
+        str(tmp_path / "test.csv"),
+        "--model",
+        str(run),
+        "--out",
+        str(tmp_path / "t"),
+    ]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert "were used to fit" not in result.output
+    held_out = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert held_out["meta"]["seen_in_fitting"] == 0 and held_out["track"]["n"] == len(split["test"])
 
 
 def test_train_cli_writes_run_and_resumes(synthetic, tmp_path) -> None:

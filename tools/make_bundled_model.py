@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from genrenet.classifier import Classifier
+from genrenet.data.fingerprints import fingerprints
 from genrenet.data.gtzan import GTZAN_GENRES
 from genrenet.evaluation.calibration import (
     calibration_record,
@@ -531,6 +532,8 @@ def build_head(search: Search, settings: dict, meta: dict) -> Classifier:
         class_weight=settings["class_weight"],
         grid=(settings["C"],),
     )
+    # the clips it was fitted on, by content: `genrenet evaluate` warns when it scores them
+    meta = {**meta, "fitted_on": fingerprints(train.paths)}
     clf.adopt(LABELS, network.eval(), Normalizer.identity(96), metadata=meta)
     clf.short_input = meta["short_input"]
     return clf

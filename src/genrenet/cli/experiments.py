@@ -394,12 +394,33 @@ def evaluate(
     print_evaluation(result, f"{collection.name}: {len(result.track['labels'])} genres")
     which = "all tracks" if part == "all" else f"the tracks marked {part}"
     console.print(f"{escape(which)}: {headline(result.track)}; ECE {result.track['ece']:.3f}")
+    seen = tracks_seen_in_fitting(clf, collection)
+    if seen is None:
+        console.print("[dim]the model records no fingerprints of its training tracks[/dim]")
+    else:
+        result.meta["seen_in_fitting"] = seen
+        if seen:
+            console.print(
+                f"[yellow]warning: {seen} of {len(collection.tracks)} tracks were used to fit "
+                "this model (training or validation): figures on them are not held out[/yellow]"
+            )
     if out is not None:
         write_report(result, None, out)
         console.print(f"metrics and plots written to {escape(str(out))}")
     report_skipped(skipped)
     if skipped:
         raise typer.Exit(1)
+
+
+def tracks_seen_in_fitting(clf, collection) -> int | None:
+    """How many of ``collection``'s tracks the model was fitted on (by content fingerprint; an
+    ensemble: any member's), or None when it does not record them (bundles made before)."""
+    from genrenet.data.fingerprints import seen_tracks
+
+    records = [getattr(m, "metadata", {}).get("fitted_on") for m in getattr(clf, "members", [clf])]
+    if not records or not all(isinstance(r, list) for r in records):
+        return None
+    return len(seen_tracks((t.path for t in collection.tracks), [f for r in records for f in r]))
 
 
 def report(

@@ -41,7 +41,7 @@ class LoadedModels:
             "window_seconds": clf.window_seconds,
             "features": cfg.kind,
             "architecture": clf.train_config.model,
-            "training": {"config": clf.train_config.to_dict(), **clf.metadata},
+            "training": {"config": clf.train_config.to_dict(), **training_record(clf.metadata)},
         }
 
     def tagger_info(self) -> dict[str, Any] | None:
@@ -97,3 +97,12 @@ class ModelHolder:
         """Block until loading has finished (or failed); True when the models are ready."""
         self._done.wait(timeout)
         return self.ready
+
+
+def training_record(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A model's training metadata for the API: the fingerprints of the tracks it was fitted on
+    (thousands of lines for a large collection) become their count."""
+    record = {k: v for k, v in metadata.items() if k != "fitted_on"}
+    if isinstance(metadata.get("fitted_on"), list):
+        record["fitted_on_tracks"] = len(metadata["fitted_on"])
+    return record
