@@ -174,5 +174,9 @@ def test_weights_fitted_on_marked_valid_tracks_favour_the_better_member(tmp_path
     result = CliRunner().invoke(app, ["evaluate", data, "--model", str(out), "--part", "valid"])
     assert result.exit_code == 0, result.output
     assert "on 9 tracks (95% intervals)" in result.output and "ECE" in result.output
+    # ... and says that its weights and temperature were fitted on those very tracks
+    assert "9 of 9 tracks were used to fit" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["evaluate", data, "--model", str(out), "--part", "train"])
+    assert result.exit_code == 0 and "were used to fit" not in result.output
     result = CliRunner().invoke(app, ["evaluate", data, "--model", str(out), "--part", "nope"])
     assert result.exit_code == 2

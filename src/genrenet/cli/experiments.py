@@ -414,13 +414,17 @@ def evaluate(
 
 def tracks_seen_in_fitting(clf, collection) -> int | None:
     """How many of ``collection``'s tracks the model was fitted on (by content fingerprint; an
-    ensemble: any member's), or None when it does not record them (bundles made before)."""
+    ensemble: also its members', and the tracks its weights were fitted on), or None when
+    nothing records them (bundles made before)."""
     from genrenet.data.fingerprints import seen_tracks
 
-    records = [getattr(m, "metadata", {}).get("fitted_on") for m in getattr(clf, "members", [clf])]
-    if not records or not all(isinstance(r, list) for r in records):
+    models = [*getattr(clf, "members", []), clf]
+    records = [getattr(m, "metadata", {}).get("fitted_on") for m in models]
+    records = [r for r in records if isinstance(r, list)]
+    if not records:
         return None
-    return len(seen_tracks((t.path for t in collection.tracks), [f for r in records for f in r]))
+    known = [f for r in records for f in r]
+    return len(seen_tracks((t.path for t in collection.tracks), known))
 
 
 def report(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from genrenet.data import Collection
+from genrenet.data.fingerprints import fingerprints
 from genrenet.evaluation.calibration import (
     calibration_record,
     expected_calibration_error,
@@ -82,4 +83,6 @@ def fit_ensemble(
         "member_ece": [float(expected_calibration_error(p, y)) for p in track_means],
     }
     ensemble.metadata["weights_fit"] = record
+    # the ensemble has now been fitted on these tracks too: evaluate warns on them
+    ensemble.metadata["fitted_on"] = fingerprints(t.path for t in tracks)
     return record
