@@ -55,7 +55,9 @@ class LastEveryEpoch(L.pytorch.callbacks.Checkpoint):
         last = self.folder / LAST
         if trainer.is_global_zero and last.exists():  # under DDP only rank 0 owns the files
             os.replace(last, self.folder / PREVIOUS)
-        trainer.save_checkpoint(last)  # every rank calls it; rank 0 writes
+        # every rank calls it; rank 0 writes. The whole state (optimiser, loops): it resumes a
+        # run. Said explicitly, or Lightning logs "`weights_only` was not set" every epoch.
+        trainer.save_checkpoint(last, weights_only=False)
 
 
 def readable(path: Path) -> str | None:
