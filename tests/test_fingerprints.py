@@ -8,7 +8,14 @@ import shutil
 import numpy as np
 import soundfile as sf
 
-from genrenet.data.fingerprints import EDGE_BYTES, file_fingerprint, fingerprints, seen_tracks
+from genrenet.data.fingerprints import (
+    EDGE_BYTES,
+    file_fingerprint,
+    fingerprints,
+    fitted_on_record,
+    recorded_fingerprints,
+    seen_tracks,
+)
 
 
 def noise_file(path, seconds: float, seed: int) -> None:
@@ -45,3 +52,13 @@ def test_fingerprints_skip_unreadable_and_seen_tracks_finds_copies(tmp_path) -> 
     copy = tmp_path / "copy-of-b.wav"
     shutil.copy(b, copy)
     assert seen_tracks([c, copy, tmp_path / "missing.wav", a], record) == [copy, a]
+
+
+def test_a_record_made_another_way_is_ignored(tmp_path) -> None:
+    path = tmp_path / "a.wav"
+    noise_file(path, 0.5, 0)
+    record = fitted_on_record([path])
+    assert recorded_fingerprints(record) == [file_fingerprint(path)]
+    assert recorded_fingerprints({**record, "fitted_on_method": "md5(first 1 KiB)"}) is None
+    assert recorded_fingerprints({"fitted_on": record["fitted_on"]}) is None
+    assert recorded_fingerprints({}) is None

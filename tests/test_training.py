@@ -225,6 +225,19 @@ def test_predict_long_file_streams_and_evaluate_cli(trained, synthetic, tmp_path
     assert "were used to fit" not in result.output
     held_out = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert held_out["meta"]["seen_in_fitting"] == 0 and held_out["track"]["n"] == len(split["test"])
+    # test tracks and three training tracks: warned of the three, figures on the others too
+    extra = [f"{synthetic / t},{Path(t).parent.name}" for t in split["train"][:3]]
+    (tmp_path / "mixed.csv").write_text("\n".join(rows + extra) + "\n")
+    args = ["evaluate", str(tmp_path / "mixed.csv"), "--model", str(run), "--out"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "m"), "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    n_test = len(split["test"])
+    assert f"3 of {n_test + 3} tracks were used to fit" in said
+    assert f"the {n_test} tracks it has not seen: accuracy" in said
+    mixed = json.loads((tmp_path / "m" / "metrics.json").read_text())["meta"]
+    assert mixed["seen_in_fitting"] == 3 and mixed["not_seen"]["n"] == n_test
+    assert mixed["not_seen"]["accuracy"] == pytest.approx(held_out["track"]["accuracy"])
 
 
 def test_train_cli_writes_run_and_resumes(synthetic, tmp_path) -> None:

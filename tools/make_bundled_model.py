@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from genrenet.classifier import Classifier
-from genrenet.data.fingerprints import fingerprints
+from genrenet.data.fingerprints import fitted_on_record
 from genrenet.data.gtzan import GTZAN_GENRES
 from genrenet.evaluation.calibration import (
     calibration_record,
@@ -533,7 +533,7 @@ def build_head(search: Search, settings: dict, meta: dict) -> Classifier:
         grid=(settings["C"],),
     )
     # the clips it was fitted on, by content: `genrenet evaluate` warns when it scores them
-    meta = {**meta, "fitted_on": fingerprints(train.paths)}
+    meta = {**meta, **fitted_on_record(train.paths)}
     clf.adopt(LABELS, network.eval(), Normalizer.identity(96), metadata=meta)
     clf.short_input = meta["short_input"]
     return clf

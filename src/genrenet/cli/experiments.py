@@ -398,12 +398,20 @@ def evaluate(
     if seen is None:
         console.print("[dim]the model records no fingerprints of its training tracks[/dim]")
     else:
-        result.meta["seen_in_fitting"] = seen
+        result.meta["seen_in_fitting"] = len(seen)
         if seen:
             console.print(
-                f"[yellow]warning: {seen} of {len(collection.tracks)} tracks were used to fit "
-                "this model (training or validation): figures on them are not held out[/yellow]"
+                f"[yellow]warning: {len(seen)} of {len(collection.tracks)} tracks were used to "
+                "fit this model (training or validation): figures on them are not held out"
+                "[/yellow]"
             )
+        unseen = [t for t in collection.tracks if t.path not in set(seen)]
+        if seen and unseen:  # the honest figures: the tracks it has not seen (features cached)
+            held, _ = evaluate_on_collection(clf, collection.with_tracks(unseen), cache=cache)
+            result.meta["not_seen"] = {
+                k: held.track[k] for k in ("n", "accuracy", "balanced_accuracy", "intervals")
+            }
+            console.print(f"the {len(unseen)} tracks it has not seen: {headline(held.track)}")
     if out is not None:
         write_report(result, None, out)
         console.print(f"metrics and plots written to {escape(str(out))}")
@@ -412,19 +420,19 @@ def evaluate(
         raise typer.Exit(1)
 
 
-def tracks_seen_in_fitting(clf, collection) -> int | None:
+def tracks_seen_in_fitting(clf, collection) -> list[Path] | None:
     """How many of ``collection``'s tracks the model was fitted on (by content fingerprint; an
     ensemble: also its members', and the tracks its weights were fitted on), or None when
     nothing records them (bundles made before)."""
-    from genrenet.data.fingerprints import seen_tracks
+    from genrenet.data.fingerprints import recorded_fingerprints, seen_tracks
 
     models = [*getattr(clf, "members", []), clf]
-    records = [getattr(m, "metadata", {}).get("fitted_on") for m in models]
-    records = [r for r in records if isinstance(r, list)]
+    records = [recorded_fingerprints(getattr(m, "metadata", {})) for m in models]
+    records = [r for r in records if r is not None]
     if not records:
         return None
     known = [f for r in records for f in r]
-    return len(seen_tracks((t.path for t in collection.tracks), known))
+    return seen_tracks((t.path for t in collection.tracks), known)
 
 
 def report(

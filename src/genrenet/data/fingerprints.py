@@ -4,7 +4,7 @@ any path.
 A model records the fingerprints of its training and validation tracks (``fitted_on`` in its
 ``config.json``); ``genrenet evaluate`` fingerprints the tracks it scores and says how many of
 them the model has seen, since figures on those are not held out. A fingerprint hashes a file's
-size, first and last 64 KiB: reading 128 KiB is cheap beside decoding, and a copied, moved or
+size, first and last 16 KiB: reading 32 KiB is cheap beside decoding, and a copied, moved or
 linked file keeps it, while a re-encoded one does not (it is different bytes; this cannot tell).
 """
 
@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 #: Bytes read at each end of a file.
-EDGE_BYTES = 64 * 1024
+EDGE_BYTES = 16 * 1024
 #: Hex characters kept of the SHA-256 (64 bits: no chance collision among a library's files).
 DIGITS = 16
+#: How the fingerprints were made, recorded beside them: a record made another way is ignored.
+METHOD = f"sha256(size|first {EDGE_BYTES // 1024} KiB|last {EDGE_BYTES // 1024} KiB)[:{DIGITS}]"
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -55,3 +58,17 @@ def seen_tracks(paths: Iterable[str | Path], fitted_on: Iterable[str]) -> list[P
         except OSError:
             continue
     return seen
+
+
+def fitted_on_record(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """What a model's metadata records of the tracks it was fitted on (``fitted_on`` and the
+    fingerprint method)."""
+    return {"fitted_on": fingerprints(paths), "fitted_on_method": METHOD}
+
+
+def recorded_fingerprints(metadata: dict[str, Any]) -> list[str] | None:
+    """The fingerprints a model's metadata records, or None when it records none made this way."""
+    found = metadata.get("fitted_on")
+    if metadata.get("fitted_on_method") != METHOD or not isinstance(found, list):
+        return None
+    return found

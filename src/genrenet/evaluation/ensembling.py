@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from genrenet.data import Collection
-from genrenet.data.fingerprints import fingerprints
+from genrenet.data.fingerprints import fitted_on_record
 from genrenet.evaluation.calibration import (
     calibration_record,
     expected_calibration_error,
@@ -84,5 +84,5 @@ def fit_ensemble(
     }
     ensemble.metadata["weights_fit"] = record
     # the ensemble has now been fitted on these tracks too: evaluate warns on them
-    ensemble.metadata["fitted_on"] = fingerprints(t.path for t in tracks)
+    ensemble.metadata.update(fitted_on_record(t.path for t in tracks))
     return record

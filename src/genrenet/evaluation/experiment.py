@@ -17,7 +17,7 @@ from torch import nn
 
 from genrenet.augment import AugmentConfig
 from genrenet.data import Collection, Skipped, open_collection
-from genrenet.data.fingerprints import fingerprints
+from genrenet.data.fingerprints import fitted_on_record
 from genrenet.data.splits import Split, make_split
 from genrenet.data.store import FeatureStore
 from genrenet.evaluation.metrics import EvaluationResult, evaluate
@@ -285,7 +285,7 @@ def train_on_split(
         "augment": augment.describe(),
         "device": result.device,
         # training and validation (early stopping, temperature) tracks: evaluate warns on them
-        "fitted_on": fingerprints(usable.tracks[i].path for i in [*chosen.train, *chosen.valid]),
+        **fitted_on_record(usable.tracks[i].path for i in [*chosen.train, *chosen.valid]),
     }
     if head_fit is not None:
         metadata["head_fit"] = {

@@ -102,7 +102,7 @@ class ModelHolder:
 def training_record(metadata: dict[str, Any]) -> dict[str, Any]:
     """A model's training metadata for the API: the fingerprints of the tracks it was fitted on
     (thousands of lines for a large collection) become their count."""
-    record = {k: v for k, v in metadata.items() if k != "fitted_on"}
+    record = {k: v for k, v in metadata.items() if k not in ("fitted_on", "fitted_on_method")}
     if isinstance(metadata.get("fitted_on"), list):
         record["fitted_on_tracks"] = len(metadata["fitted_on"])
     return record
