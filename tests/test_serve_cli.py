@@ -71,6 +71,25 @@ def test_real_process_prints_url_and_answers(tmp_path: Path) -> None:
     ]
 
 
+def post_until_loaded(url: str, body: bytes, deadline: float) -> tuple[int, str]:
+    """POST a WAV as a client should: /readyz answered from one worker, the other may still be
+    loading its model (503 "loading" with Retry-After), so wait as told, up to ``deadline`` s."""
+    import time
+    import urllib.error
+
+    give_up = time.monotonic() + deadline
+    while True:
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "audio/wav"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as res:
+                return res.status, json.loads(res.read())["model"]["name"]
+        except urllib.error.HTTPError as err:
+            error = json.loads(err.read())["error"]
+            if err.code != 503 or error != "loading" or time.monotonic() > give_up:
+                raise
+            time.sleep(float(err.headers.get("Retry-After", "2")))
+
+
 @pytest.mark.slow
 def test_two_worker_processes_answer(tmp_path: Path) -> None:
     from tests.test_serve import clip
@@ -80,10 +99,6 @@ def test_two_worker_processes_answer(tmp_path: Path) -> None:
     with serve_process(["--tagger", "none", "--workers", "2"], log, timeout=240) as url:
         statuses = []
         for _ in range(4):
-            request = urllib.request.Request(
-                f"{url}/v1/predict", data=body, headers={"Content-Type": "audio/wav"}
-            )
-            with urllib.request.urlopen(request, timeout=120) as res:
-                statuses.append((res.status, json.loads(res.read())["model"]["name"]))
+            statuses.append(post_until_loaded(f"{url}/v1/predict", body, deadline=120))
     assert statuses == [(200, "gtzan-musicnn")] * 4
     assert "died" not in log.read_text()

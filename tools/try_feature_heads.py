@@ -1,6 +1,7 @@
 """Heads on other window features than the bundle's: the musicnn taggers' own tag scores (the
-50 MSD and/or 50 MTT tag logits of each 3 s window), or the MSD and MTT pooled embeddings side
-by side in one head; scored on the filtered valid clips.
+50 MSD and/or 50 MTT tag logits of each 3 s window), the MSD and MTT pooled embeddings side by
+side in one head, or the pooled layers of the VGG baselines shipped beside musicnn; scored on
+the filtered valid clips.
 
     python tools/try_feature_heads.py --data ../shared/data --cache runs/cache
 
@@ -48,10 +49,43 @@ def tag_layer(tagger: str) -> tuple[np.ndarray, np.ndarray]:
     return state["output.weight"].double().numpy(), state["output.bias"].double().numpy()
 
 
+class VggEmbeddings:
+    """Window embeddings of the musicnn wheel's VGG baselines (MSD_vgg, MTT_vgg): the mean and
+    max over time and mel bands of pool3, pool4 and pool5 (3 x 2 x 128 = 768 values), from the
+    same cached musicnn input features (3 s windows, no overlap), kept in memory."""
+
+    def __init__(self, tagger: str, store: EmbeddingStore) -> None:
+        import torch
+
+        from genrenet.models.musicnn import MusicnnVGG
+
+        self.torch, self.store = torch, store
+        self.net = MusicnnVGG()
+        self.net.load_state_dict(load_state_dict(f"{tagger.upper()}_vgg"))
+        self.net.eval()
+        self.memo: dict[Path, np.ndarray] = {}
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from genrenet.models.musicnn import PATCH_FRAMES
+        from genrenet.patches import short_windows
+
+        if path not in self.memo:
+            feats = np.asarray(self.store.features.load(path))
+            windows, _ = short_windows(feats, PATCH_FRAMES, PATCH_FRAMES, "loop")
+            with self.torch.no_grad():
+                pools = self.net.features(self.torch.from_numpy(windows).transpose(1, 2))[2:]
+                stats = [t.flatten(1, 2) for t in pools]  # [n, positions, filters]
+                out = [f(t) for t in stats for f in (lambda t: t.mean(1), lambda t: t.amax(1))]
+            self.memo[path] = self.torch.cat(out, dim=1).double().numpy()
+        return self.memo[path]
+
+
 def window_features(stores: dict, layers: dict, path: Path, kind: str) -> np.ndarray:
     """``[n_windows, d]``: tag logits of one tagger ("msd", "mtt") or of both ("both"), the
-    MSD pools embedding the bundle uses ("pools", the reference), or the MSD and MTT pools side
-    by side ("both-pools")."""
+    MSD pools embedding the bundle uses ("pools", the reference), the MSD and MTT pools side
+    by side ("both-pools"), or a VGG baseline's pooled layers ("vgg-msd", "vgg-mtt")."""
+    if kind.startswith("vgg-"):  # "vgg-msd", "vgg-mtt"
+        return layers[kind](path)
     if kind in ("pools", "both-pools"):
         taggers = TAGGERS if kind == "both-pools" else ("msd",)
         pools = [select(stores[t].load(path), "pools") for t in taggers]
@@ -68,14 +102,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--cache", type=Path, default=None)
-    parser.add_argument("--kinds", default="msd,mtt,both,pools,both-pools")
+    parser.add_argument("--kinds", default="msd,mtt,both,pools,both-pools,vgg-msd,vgg-mtt")
     args = parser.parse_args()
     tool = bundled_model_tool()
     parts = tool.read_data(args.data.resolve())
     stores = {t: EmbeddingStore(t, args.cache) for t in TAGGERS}
     for store in stores.values():  # cached by make_bundled_model.py: only what is missing
         store.extract(sum(parts.values(), tool.Part()).paths)
-    layers = {t: tag_layer(t) for t in TAGGERS}
+    layers: dict = {t: tag_layer(t) for t in TAGGERS}
+    layers.update({f"vgg-{t}": VggEmbeddings(t, stores[t]) for t in TAGGERS})
     train, valid = parts["train"] + parts["excerpts"], parts["valid"]
     y_valid = valid.labels()
     for kind in args.kinds.split(","):
