@@ -14,21 +14,10 @@ embeddings come from its cache.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
-
-
-def bundled_model_tool():
-    """``tools/make_bundled_model.py`` as a module."""
-    path = Path(__file__).with_name("make_bundled_model.py")
-    spec = importlib.util.spec_from_file_location("make_bundled_model", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def draw(part, share: float, rng: np.random.Generator, tool):
@@ -50,7 +39,9 @@ def main() -> None:
     parser.add_argument("--shares", default="0.25,0.5,0.75,1")
     parser.add_argument("--draws", type=int, default=8, help="random draws per share below 1")
     args = parser.parse_args()
-    tool = bundled_model_tool()
+    sys.path.insert(0, str(Path(__file__).parent))
+    import make_bundled_model as tool  # its data reading, fitting and scoring, as they are
+
     from genrenet.evaluation.calibration import macro_recall
 
     parts = tool.read_data(args.data.resolve())
@@ -79,6 +70,8 @@ def main() -> None:
             f"({len(accs)} draws, {len(y)} valid clips)",
             flush=True,
         )
+    if len(rows) < 2:
+        return  # no line through one point
     x = np.log2([r[1] for r in rows])
     slope, intercept = np.polyfit(x, [np.mean(r[3]) for r in rows], 1)
     print(f"macro-recall ~ {intercept:.3f} + {slope:.3f} * log2(training clips)")

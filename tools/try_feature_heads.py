@@ -16,7 +16,6 @@ probabilities per valid clip); the embeddings come from its cache (``EmbeddingSt
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import warnings
 from pathlib import Path
@@ -31,16 +30,6 @@ from genrenet.pretrained.musicnn_weights import load_state_dict
 
 warnings.filterwarnings("ignore", category=UserWarning)
 TAGGERS = ("msd", "mtt")
-
-
-def bundled_model_tool():
-    """``tools/make_bundled_model.py`` as a module (its data reading is reused as it is)."""
-    path = Path(__file__).with_name("make_bundled_model.py")
-    spec = importlib.util.spec_from_file_location("make_bundled_model", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def tag_layer(tagger: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +93,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--kinds", default="msd,mtt,both,pools,both-pools,vgg-msd,vgg-mtt")
     args = parser.parse_args()
-    tool = bundled_model_tool()
+    sys.path.insert(0, str(Path(__file__).parent))
+    import make_bundled_model as tool  # its data reading, fitting and scoring, as they are
+
     parts = tool.read_data(args.data.resolve())
     stores = {t: EmbeddingStore(t, args.cache) for t in TAGGERS}
     for store in stores.values():  # cached by make_bundled_model.py: only what is missing
