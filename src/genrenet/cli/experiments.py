@@ -405,9 +405,12 @@ def evaluate(
                 "fit this model (training or validation): figures on them are not held out"
                 "[/yellow]"
             )
-        unseen = [t for t in collection.tracks if t.path not in set(seen)]
+        seen_paths = set(seen)
+        unseen = [t for t in collection.tracks if t.path not in seen_paths]
         if seen and unseen:  # the honest figures: the tracks it has not seen (features cached)
-            held, _ = evaluate_on_collection(clf, collection.with_tracks(unseen), cache=cache)
+            held, _ = evaluate_on_collection(
+                clf, collection.with_tracks(unseen), cache=cache, workers=workers
+            )
             result.meta["not_seen"] = {
                 k: held.track[k] for k in ("n", "accuracy", "balanced_accuracy", "intervals")
             }
@@ -421,8 +424,8 @@ def evaluate(
 
 
 def tracks_seen_in_fitting(clf, collection) -> list[Path] | None:
-    """How many of ``collection``'s tracks the model was fitted on (by content fingerprint; an
-    ensemble: also its members', and the tracks its weights were fitted on), or None when
+    """The paths of ``collection``'s tracks that the model was fitted on (by content fingerprint;
+    an ensemble: also its members', and the tracks its weights were fitted on), or None when
     nothing records them (bundles made before)."""
     from genrenet.data.fingerprints import recorded_fingerprints, seen_tracks
 
