@@ -11,7 +11,7 @@ linked file keeps it, while a re-encoded one does not (it is different bytes; th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,28 +36,24 @@ def file_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()[:DIGITS]
 
 
-def fingerprints(paths: Iterable[str | Path]) -> list[str]:
-    """Sorted, distinct fingerprints of ``paths``; a file that cannot be read is left out."""
-    found = set()
+def _readable_fingerprints(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
+    """``(path, fingerprint)`` of each of ``paths`` that can be read; the others are left out."""
     for path in paths:
         try:
-            found.add(file_fingerprint(path))
+            yield Path(path), file_fingerprint(path)
         except OSError:
             continue
-    return sorted(found)
+
+
+def fingerprints(paths: Iterable[str | Path]) -> list[str]:
+    """Sorted, distinct fingerprints of ``paths``; a file that cannot be read is left out."""
+    return sorted({fp for _, fp in _readable_fingerprints(paths)})
 
 
 def seen_tracks(paths: Iterable[str | Path], fitted_on: Iterable[str]) -> list[Path]:
     """Those of ``paths`` whose fingerprint is among ``fitted_on`` (a model's record)."""
     known = set(fitted_on)
-    seen = []
-    for path in paths:
-        try:
-            if file_fingerprint(path) in known:
-                seen.append(Path(path))
-        except OSError:
-            continue
-    return seen
+    return [path for path, fp in _readable_fingerprints(paths) if fp in known]
 
 
 def fitted_on_record(paths: Iterable[str | Path]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from genrenet.data import Collection, Skipped, open_collection
 from genrenet.data.fingerprints import fitted_on_record
 from genrenet.data.splits import Split, make_split
 from genrenet.data.store import FeatureStore
-from genrenet.evaluation.metrics import EvaluationResult, evaluate
+from genrenet.evaluation.metrics import EvaluationResult, compute_metrics, evaluate
 from genrenet.evaluation.plots import write_report
 from genrenet.features import FeatureConfig
 from genrenet.files import MODEL_DIR, SPLIT_FILE, write_json
@@ -385,16 +385,28 @@ def evaluate_on_collection(
     workers: int = 2,
     progress: bool = False,
     on_extract: Callable[[Path, str], None] | None = None,
+    seen: set[Path] | None = None,
 ) -> tuple[EvaluationResult, list[Skipped]]:
-    """Figures of a trained classifier on every readable track of a labelled collection."""
+    """Figures of a trained classifier on every readable track of a labelled collection. Given
+    ``seen`` (tracks the model was fitted on), ``meta`` also gets their count
+    (``seen_in_fitting``) and, when some tracks are not among them, the track figures on those
+    alone (``not_seen``), from the same scores."""
     collection = _as_collection(data)
     loaded = load_model_tracks(classifier, collection, cache, workers, on_extract)
     if not loaded.collection.tracks:
         raise ValueError(f"{collection.name}: no readable audio tracks found")
     labels = [t.label for t in loaded.collection.tracks]
-    result = evaluate_matrices(
+    result, track_proba = score_matrices(
         classifier, loaded.matrices, labels, meta={"data": collection.source}
     )
+    if seen is not None:
+        fresh = np.array([t.path not in seen for t in loaded.collection.tracks])
+        result.meta["seen_in_fitting"] = int((~fresh).sum())
+        if fresh.any() and not fresh.all():
+            index = {label: i for i, label in enumerate(classifier.labels)}
+            y = np.array([index[label] for label in labels])
+            held = compute_metrics(y[fresh], track_proba[fresh], classifier.labels, intervals=True)
+            result.meta["not_seen"] = held
     return result, loaded.skipped
 
 
